@@ -1,0 +1,43 @@
+# dnssec-watchdog: developer and operator entry points.
+# `make test` and `make demo` set up everything they need themselves.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: test check lint format types pytest demo bench debian-deps clean
+
+test: $(STAMP) debian-deps
+	$(MAKE) --no-print-directory check
+
+check: lint types pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check watchdog tests
+	$(BIN)/ruff format --check watchdog tests
+
+format: $(STAMP)
+	$(BIN)/ruff format watchdog tests
+	$(BIN)/ruff check --fix watchdog tests
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The Debian packages the real-server tests use (NSD, validators, signers, libfaketime).
+debian-deps:
+	@sh tests/install-debian-deps.sh
+
+$(VENV)/bin/python:
+	@sh tests/make-venv.sh $(PYTHON) $(VENV)
+
+$(STAMP): $(VENV)/bin/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
