@@ -60,7 +60,7 @@ def lifetime(inception: int, expiration: int) -> int:
 def parse_duration(text: str) -> int:
     """Parse "90m", "36h", "7d", "3600s", "1d12h" or a bare number of seconds into seconds."""
     value = text.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return int(value)
     if not _DURATION_WHOLE.match(value):
         raise InvalidValueError(
