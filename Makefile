@@ -27,6 +27,11 @@ types: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# A signed zone on 127.0.0.1 crosses warning, strict-fail and skew-exhausted, then recovers;
+# the webhooks are printed as they arrive. Needs no Debian package and no root.
+demo: $(STAMP)
+	$(BIN)/python -m watchdog.demo $(DEMO_ARGS)
+
 # The Debian packages the real-server tests use (NSD, validators, signers, libfaketime).
 debian-deps:
 	@sh tests/install-debian-deps.sh

@@ -1,0 +1,416 @@
+"""The watch service: the scheduler loop, signals, systemd, and the glue between the modules.
+
+One asyncio loop. Each wake-up takes the zones whose plan is due (watchdog.schedule), probes them
+as one batch (watchdog.probe), judges them (watchdog.assess), turns the verdicts into alert events
+(watchdog.alerts), and stores the new states together with the rendered deliveries in one SQLite
+transaction (watchdog.store) before waking the notifier (watchdog.notify). Batches run as tasks,
+so a slow zone never holds up a due crossing of another.
+
+Clocks: sleeping uses the loop's monotonic clock; plans and deadlines use wall time. Every tick
+compares the two; a step of the wall clock (NTP) re-plans instead of missing or doubling alerts
+(doubling is impossible anyway: alert state is persisted per (zone, condition)).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from . import __version__
+from .alerts import AlertPolicy, AlertState, Condition, Origin, transition_zone
+from .assess import ZoneReport, assess_zone
+from .config import Config, ZoneConfig, load_config, webhook_matches
+from .errors import ConfigError, StateError, WatchdogError
+from .logsetup import Redactor, configure_logging
+from .notify import Notifier, RetryPolicy, Timeouts, WebhookTarget
+from .payloads import render, signature_headers
+from .probe import Prober, ZoneTarget
+from .schedule import Plan, Reason, Schedule, ScheduleSettings, plan_next
+from .store import AlertStateRecord, Delivery, Store, ZoneSummaryRecord
+from .systemd import Notifier as SystemdNotifier
+from .timeutil import rfc3339
+
+__all__ = ["EX_CANTCREAT", "EX_CONFIG", "Service", "run_service", "validate_config"]
+
+log = structlog.get_logger("watchdog.service")
+
+EX_CONFIG = 78  # sysexits.h: configuration error (the unit's RestartPreventExitStatus)
+EX_CANTCREAT = 73  # sysexits.h: cannot create/open the state file
+_TICK = 1.0  # longest sleep: bounds clock-step detection and shutdown latency
+_CLOCK_STEP = 2.0  # seconds of wall/monotonic disagreement that count as a clock step
+_SHUTDOWN_FLUSH = 10.0  # seconds to finish in-flight deliveries on SIGTERM
+
+
+def _secrets(config: Config) -> list[str]:
+    return [s for w in config.webhooks for s in (w.url, w.hmac_secret) if s]
+
+
+def _targets(config: Config) -> list[WebhookTarget]:
+    return [
+        WebhookTarget(w.name, w.url, w.kind, w.hmac_secret.encode() if w.hmac_secret else None)
+        for w in config.webhooks
+    ]
+
+
+def _zone_target(zone: ZoneConfig) -> ZoneTarget:
+    return ZoneTarget(
+        zone=zone.name, servers=zone.servers, trust_anchor=zone.trust_anchor, extra=zone.extra
+    )
+
+
+def _summary(report: ZoneReport, failures: int, plan: Plan) -> dict[str, Any]:
+    d = report.deadlines
+    return {
+        "checked_at": report.checked_at,
+        "severity": report.severity.value,
+        "expiry_severity": report.expiry_severity.value,
+        "warning_at": d.warning_at if d else None,
+        "strict_fail_at": d.strict_fail_at if d else None,
+        "skew_exhausted_at": d.skew_exhausted_at if d else None,
+        "failures": failures,
+        "next_check": plan.due,
+        "next_reason": plan.reason.value,
+    }
+
+
+@dataclass
+class _Zone:
+    config: ZoneConfig
+    target: ZoneTarget
+    policy: AlertPolicy
+    states: dict[Condition, AlertState]
+    severity: str = "pending"
+
+
+class Service:
+    """Owns the config, the state, the prober and the notifier for one run of the process."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        redactor: Redactor,
+        systemd: SystemdNotifier | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.redactor = redactor
+        self.systemd = systemd or SystemdNotifier()
+        self.origin = Origin(host=socket.gethostname(), version=__version__)
+        self.schedule = Schedule()
+        self.zones: dict[str, _Zone] = {}
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._batches: set[asyncio.Task[None]] = set()
+        self._prober: Prober | None = None
+        self._notifier: Notifier | None = None
+        self._notifier_task: asyncio.Task[None] | None = None
+        self._notifier_stop = asyncio.Event()
+        self._reload_requested = False
+        self.cycles = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        try:
+            self._load_zones(self.config)
+            async with Prober(self.config.service.probe_settings()) as prober:
+                self._prober = prober
+                await self._start_notifier()
+                self.systemd.ready(self._status())
+                log.info(
+                    "service_started",
+                    zones=len(self.zones),
+                    webhooks=len(self.config.webhooks),
+                    state=str(self.config.service.state_path),
+                )
+                pinger = asyncio.create_task(self._watchdog_pings())
+                try:
+                    await self._loop()
+                finally:
+                    pinger.cancel()
+                    self.systemd.stopping()
+                    for task in self._batches:
+                        task.cancel()
+                    await asyncio.gather(*self._batches, return_exceptions=True)
+                    await self._stop_notifier(_SHUTDOWN_FLUSH)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            self.systemd.close()
+        log.info("service_stopped")
+        return 0
+
+    def stop(self) -> None:
+        log.info("shutdown_requested")
+        self._stop.set()
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        self._reload_requested = True
+        self._wake.set()
+
+    async def _start_notifier(self) -> None:
+        s = self.config.service
+        self._notifier_stop = asyncio.Event()
+        self._notifier = Notifier(
+            self.store,
+            _targets(self.config),
+            policy=RetryPolicy(
+                base=s.delivery_backoff_base,
+                cap=s.delivery_backoff_cap,
+                give_up_after=s.delivery_give_up_after,
+            ),
+            timeouts=Timeouts(
+                connect=s.delivery_timeout,
+                read=s.delivery_timeout,
+                write=s.delivery_timeout,
+                pool=s.delivery_timeout,
+            ),
+            sign=signature_headers,
+        )
+        await self._notifier.__aenter__()
+        self._notifier_task = asyncio.create_task(self._notifier.run(self._notifier_stop))
+
+    async def _stop_notifier(self, flush: float) -> None:
+        if self._notifier is None:
+            return
+        self._notifier_stop.set()
+        if self._notifier_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._notifier_task
+        pending = await self._notifier.flush(flush)
+        await self._notifier.__aexit__(None, None, None)
+        if pending:
+            log.info("deliveries_left_pending", count=pending)
+        self._notifier = None
+
+    # -- zones and config ----------------------------------------------------------------------
+
+    def _load_zones(self, config: Config) -> None:
+        """Apply a config's zones: keep the state of zones that stay, plan new ones now."""
+        stored: dict[str, dict[Condition, AlertState]] = {}
+        for (zone, condition), data in self.store.alert_states().items():
+            if zone not in self.zones:
+                with contextlib.suppress(WatchdogError, ValueError):
+                    stored.setdefault(zone, {})[Condition(condition)] = AlertState.from_dict(data)
+        now = int(time.time())
+        wanted = {z.name: z for z in config.zones}
+        for name in list(self.zones):
+            if name not in wanted:
+                del self.zones[name]
+                self.schedule.remove(name)
+                log.info("zone_removed", zone=name)
+        for name, zc in wanted.items():
+            policy = AlertPolicy(renotify=zc.renotify, unreachable_after=zc.unreachable_after)
+            if name in self.zones:
+                z = self.zones[name]
+                z.config, z.target, z.policy = zc, _zone_target(zc), policy
+                continue
+            self.zones[name] = _Zone(zc, _zone_target(zc), policy, stored.get(name, {}))
+            self.schedule.set(Plan(now, name, Reason.FIRST))
+        self.config = config
+
+    async def _reload(self) -> None:
+        self._reload_requested = False
+        self.systemd.reloading(time.monotonic_ns() // 1000)
+        path = Path(self.config.source)
+        try:
+            new = await asyncio.to_thread(load_config, path)
+        except ConfigError as exc:
+            log.error(
+                "config_reload_failed",
+                source=exc.source,
+                problems=exc.problems,
+                kept="previous config",
+            )
+            self.systemd.ready(self._status())
+            return
+        if new.service.state_path != self.config.service.state_path:
+            log.warning("state_path_change_needs_restart", kept=str(self.config.service.state_path))
+        self.redactor.update(_secrets(new))
+        old_zones = set(self.zones)
+        self._load_zones(new)
+        await self._stop_notifier(flush=2.0)
+        await self._start_notifier()
+        log.info(
+            "config_reloaded",
+            zones=len(self.zones),
+            added=len(set(self.zones) - old_zones),
+            removed=len(old_zones - set(self.zones)),
+        )
+        self.systemd.ready(self._status())
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        offset = time.time() - time.monotonic()
+        while not self._stop.is_set():
+            if self._reload_requested:
+                await self._reload()
+            drift = (time.time() - time.monotonic()) - offset
+            if abs(drift) > _CLOCK_STEP:
+                offset += drift
+                log.warning("clock_step", seconds=round(drift, 3))
+                self.schedule.replan(int(time.time()), self._schedule_settings())
+            due = self.schedule.pop_due(int(time.time()))
+            if due:
+                task = asyncio.create_task(self._check([p.zone for p in due]))
+                self._batches.add(task)
+                task.add_done_callback(self._batches.discard)
+            next_due = self.schedule.next_due()
+            delay = _TICK if next_due is None else min(_TICK, max(0.0, next_due - time.time()))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+
+    def _schedule_settings(self) -> ScheduleSettings:
+        s = self.config.service
+        return ScheduleSettings(interval=s.interval, jitter=min(1.0, s.jitter / max(1, s.interval)))
+
+    async def _check(self, names: Sequence[str]) -> None:
+        zones = [self.zones[n] for n in names if n in self.zones]
+        assert self._prober is not None
+        try:
+            observations = await self._prober.probe_many([z.target for z in zones])
+        except Exception:  # a bug in the prober must not stop the service: retry these zones
+            log.exception("batch_failed", zones=len(zones))
+            retry = int(time.time()) + 60
+            for z in zones:
+                self.schedule.set(Plan(retry, z.config.name, Reason.RETRY))
+            return
+        now = int(time.time())
+        states: list[AlertStateRecord] = []
+        summaries: list[ZoneSummaryRecord] = []
+        deliveries: list[Delivery] = []
+        plans: list[Plan] = []
+        for z, obs in zip(zones, observations, strict=True):
+            if z.config.name not in self.zones:  # removed by a reload meanwhile
+                continue
+            report = assess_zone(obs, now, z.config.policy)
+            new_states, events = transition_zone(z.states, report, z.policy, self.origin)
+            z.states = new_states
+            z.severity = report.severity.value
+            failures = new_states[Condition.UNREACHABLE].failures
+            plan = plan_next(
+                z.config.name,
+                now,
+                self._schedule_settings(),
+                next_crossing=report.deadlines.next_crossing(now) if report.deadlines else None,
+                failures=failures,
+            )
+            plans.append(plan)
+            states += [
+                AlertStateRecord(z.config.name, c.value, s.to_dict()) for c, s in new_states.items()
+            ]
+            summaries.append(ZoneSummaryRecord(z.config.name, _summary(report, failures, plan)))
+            for event in events:
+                log.info(
+                    "alert_fired",
+                    zone=event.zone,
+                    condition=event.condition.value,
+                    kind=event.kind.value,
+                    old=event.old_severity.value,
+                    new=event.new_severity.value,
+                    event_id=event.id,
+                )
+                for w in self.config.webhooks:
+                    if webhook_matches(w, event.zone, event.routing_severity):
+                        req = render(event, w.kind, None, now)  # type: ignore[arg-type]
+                        deliveries.append(Delivery(event.id, w.name, req.body, req.headers))
+            log.info(
+                "zone_checked",
+                zone=z.config.name,
+                severity=report.severity.value,
+                strict_fail_at=rfc3339(report.deadlines.strict_fail_at)
+                if report.deadlines
+                else None,
+                next_check=rfc3339(plan.due),
+                reason=plan.reason.value,
+            )
+        await asyncio.to_thread(self.store.commit_cycle, states, deliveries, summaries)
+        for plan in plans:
+            if plan.zone in self.zones:
+                self.schedule.set(plan)
+        self.cycles += 1
+        if deliveries and self._notifier is not None:
+            self._notifier.wake()
+        self.systemd.status(self._status())
+        self._wake.set()
+
+    def _status(self) -> str:
+        counts = Counter(z.severity for z in self.zones.values())
+        order = [
+            "ok",
+            "warning",
+            "unknown",
+            "unreachable",
+            "strict_fail",
+            "skew_exhausted",
+            "bogus",
+            "pending",
+        ]
+        parts = ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k))
+        nxt = self.schedule.next_due()
+        when = f"; next check {rfc3339(nxt)[11:]}" if nxt is not None else ""
+        return f"{len(self.zones)} zones: {parts or 'none'}{when}"
+
+    async def _watchdog_pings(self) -> None:
+        """WATCHDOG=1 from the loop itself: if the loop hangs, the pings stop and systemd
+        restarts the service (sd_watchdog_enabled(3))."""
+        interval = self.systemd.watchdog_interval
+        if interval is None:
+            return
+        while True:
+            self.systemd.ping()
+            await asyncio.sleep(interval)
+
+
+def validate_config(path: Path, env: Mapping[str, str] | None = None) -> int:
+    """``--validate-config``: every problem on stderr, exit 0 or 78."""
+    import sys
+
+    try:
+        config = load_config(path, env)
+    except ConfigError as exc:
+        print(f"dnssec-watchdog: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    print(f"{path}: ok, {len(config.zones)} zones, {len(config.webhooks)} webhooks")
+    return 0
+
+
+def run_service(path: Path) -> int:
+    """``--serve``: load, open, run until SIGTERM. Exit 0, or 78 / 73 for startup failures."""
+    redactor = Redactor()
+    configure_logging("auto", redactor)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        log.error("config_invalid", source=exc.source, problems=exc.problems)
+        return EX_CONFIG
+    redactor.update(_secrets(config))
+    configure_logging(config.service.log_format, redactor)
+    try:
+        store = Store(config.service.state_path)
+    except StateError as exc:
+        log.error("state_unusable", error=str(exc))
+        return EX_CANTCREAT
+    try:
+        return asyncio.run(Service(config, store, redactor=redactor).run())
+    finally:
+        store.close()
