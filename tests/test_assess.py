@@ -379,3 +379,20 @@ def test_severity_is_monotone_after_inception(
     t = signature_timeline(inception, (inception + life) % WRAP, moments[0], policy)
     ranks = [t.severity(m).rank for m in moments]
     assert ranks == sorted(ranks)
+
+
+def test_zsk_signature_on_dnskey_is_not_reported() -> None:
+    """A DNSKEY RRset also signed by a key no DS matches (the ZSK) is normal, not a finding."""
+    ksk = sig(rtype="DNSKEY", key_tag=1)
+    zsk = sig(rtype="DNSKEY", key_tag=2, verification=Verification.NO_KEY)
+    v = assess_rrset(rrset(ksk, zsk, rtype="DNSKEY"), "s", I + DAY)
+    assert v.severity is Severity.OK
+    assert v.findings == ()
+
+
+def test_no_key_signature_on_other_rrsets_is_still_reported() -> None:
+    """Outside DNSKEY, a signature by an unknown key next to a valid one is still shown."""
+    v = assess_rrset(
+        rrset(sig(key_tag=1), sig(key_tag=2, verification=Verification.NO_KEY)), "s", I + DAY
+    )
+    assert [f.code for f in v.findings] == ["signature_no_key"]

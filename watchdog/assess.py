@@ -310,6 +310,10 @@ def assess_rrset(
                 f"{where}: signature by key {sig.key_tag} has inception "
                 f"{rfc3339(t.inception)} after expiration {rfc3339(t.expiration)}",
             )
+        elif sig.verification is Verification.NO_KEY and usable and rrset.rtype == "DNSKEY":
+            # A ZSK signing the DNSKEY RRset too (dnssec-signzone does) is normal: only the
+            # DS-matched key's signature counts there (RFC 4035 5.2), so nothing to report.
+            continue
         elif sig.verification is not Verification.VALID:
             severity = (
                 Severity.OK
@@ -495,7 +499,12 @@ def assess_zone(obs: ZoneObservation, now: int, policy: ZonePolicy = DEFAULT_POL
                 "signed, so there is nothing to watch",
             )
         )
-    if obs.chain is ChainStatus.NOT_CHECKED and obs.signed:
+    explained = {"chain_unverified", "ds_unsupported", "ds_lookup_failed"}
+    if (
+        obs.chain is ChainStatus.NOT_CHECKED
+        and obs.signed
+        and not any(p.code in explained for p in obs.problems)
+    ):
         findings.append(
             Finding(
                 "chain_not_checked",
