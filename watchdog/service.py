@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 import time
@@ -27,12 +28,13 @@ from typing import Any
 import structlog
 
 from . import __version__
-from .alerts import AlertPolicy, AlertState, Condition, Origin, transition_zone
+from .alerts import AlertEvent, AlertPolicy, AlertState, Condition, Origin, transition_zone
 from .assess import ZoneReport, assess_zone
 from .config import Config, ZoneConfig, load_config, webhook_matches
 from .errors import ConfigError, StateError, WatchdogError
 from .logsetup import Redactor, configure_logging
 from .notify import Notifier, RetryPolicy, Timeouts, WebhookTarget
+from .observations import ZoneObservation
 from .payloads import render, signature_headers
 from .probe import Prober, ZoneTarget
 from .schedule import Plan, Reason, Schedule, ScheduleSettings, plan_next
@@ -49,6 +51,7 @@ EX_CANTCREAT = 73  # sysexits.h: cannot create/open the state file
 _TICK = 1.0  # longest sleep: bounds clock-step detection and shutdown latency
 _CLOCK_STEP = 2.0  # seconds of wall/monotonic disagreement that count as a clock step
 _SHUTDOWN_FLUSH = 10.0  # seconds to finish in-flight deliveries on SIGTERM
+_RETRY_AFTER = 60  # seconds before a check that failed as a whole is tried again (at most)
 
 
 def _secrets(config: Config) -> list[str]:
@@ -90,6 +93,42 @@ class _Zone:
     policy: AlertPolicy
     states: dict[Condition, AlertState]
     severity: str = "pending"
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """What one check of one zone decided, stored in one transaction before it takes effect."""
+
+    zone: _Zone
+    report: ZoneReport
+    new_states: dict[Condition, AlertState]
+    events: tuple[AlertEvent, ...]
+    plan: Plan
+    states: list[AlertStateRecord]
+    deliveries: list[Delivery]
+    summary: ZoneSummaryRecord
+
+
+def _log_check(c: _Checked) -> None:
+    for event in c.events:
+        log.info(
+            "alert_fired",
+            zone=event.zone,
+            condition=event.condition.value,
+            kind=event.kind.value,
+            old=event.old_severity.value,
+            new=event.new_severity.value,
+            event_id=event.id,
+        )
+    d = c.report.deadlines
+    log.info(
+        "zone_checked",
+        zone=c.zone.config.name,
+        severity=c.report.severity.value,
+        strict_fail_at=rfc3339(d.strict_fail_at) if d else None,
+        next_check=rfc3339(c.plan.due),
+        reason=c.plan.reason.value,
+    )
 
 
 class Service:
@@ -190,11 +229,17 @@ class Service:
     async def _stop_notifier(self, flush: float) -> None:
         if self._notifier is None:
             return
+        deadline = time.monotonic() + flush
         self._notifier_stop.set()
         if self._notifier_task is not None:
+            # An attempt in flight may wait up to delivery_timeout for a slow receiver; the
+            # shutdown bound wins, and an attempt cut off stays pending (sent at next start).
+            done, _ = await asyncio.wait({self._notifier_task}, timeout=flush)
+            if not done:
+                self._notifier_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._notifier_task
-        pending = await self._notifier.flush(flush)
+        pending = await self._notifier.flush(max(0.0, deadline - time.monotonic()))
         await self._notifier.__aexit__(None, None, None)
         if pending:
             log.info("deliveries_left_pending", count=pending)
@@ -285,73 +330,85 @@ class Service:
 
     async def _check(self, names: Sequence[str]) -> None:
         zones = [self.zones[n] for n in names if n in self.zones]
-        assert self._prober is not None
         try:
-            observations = await self._prober.probe_many([z.target for z in zones])
-        except Exception:  # a bug in the prober must not stop the service: retry these zones
-            log.exception("batch_failed", zones=len(zones))
-            retry = int(time.time()) + 60
-            for z in zones:
+            await self._check_zones(zones)
+        except StateError as exc:
+            # Nothing of this check was stored, so nothing was announced: it is done again.
+            log.error("state_write_failed", zones=len(zones), error=str(exc))
+            self._retry_later(zones)
+        except Exception:  # a bug in the prober must not drop these zones from the schedule
+            log.exception("check_failed", zones=len(zones))
+            self._retry_later(zones)
+
+    def _retry_later(self, zones: Sequence[_Zone]) -> None:
+        retry = int(time.time()) + min(_RETRY_AFTER, self.config.service.interval)
+        for z in zones:
+            if self.zones.get(z.config.name) is z:
                 self.schedule.set(Plan(retry, z.config.name, Reason.RETRY))
-            return
+        self._wake.set()
+
+    async def _check_zones(self, zones: Sequence[_Zone]) -> None:
+        assert self._prober is not None
+        observations = await self._prober.probe_many([z.target for z in zones])
         now = int(time.time())
-        states: list[AlertStateRecord] = []
-        summaries: list[ZoneSummaryRecord] = []
-        deliveries: list[Delivery] = []
-        plans: list[Plan] = []
+        checked: list[_Checked] = []
         for z, obs in zip(zones, observations, strict=True):
-            if z.config.name not in self.zones:  # removed by a reload meanwhile
+            if self.zones.get(z.config.name) is not z:  # removed by a reload meanwhile
                 continue
-            report = assess_zone(obs, now, z.config.policy)
-            new_states, events = transition_zone(z.states, report, z.policy, self.origin)
-            z.states = new_states
-            z.severity = report.severity.value
-            failures = new_states[Condition.UNREACHABLE].failures
-            plan = plan_next(
-                z.config.name,
-                now,
-                self._schedule_settings(),
-                next_crossing=report.deadlines.next_crossing(now) if report.deadlines else None,
-                failures=failures,
-            )
-            plans.append(plan)
-            states += [
-                AlertStateRecord(z.config.name, c.value, s.to_dict()) for c, s in new_states.items()
-            ]
-            summaries.append(ZoneSummaryRecord(z.config.name, _summary(report, failures, plan)))
-            for event in events:
-                log.info(
-                    "alert_fired",
-                    zone=event.zone,
-                    condition=event.condition.value,
-                    kind=event.kind.value,
-                    old=event.old_severity.value,
-                    new=event.new_severity.value,
-                    event_id=event.id,
-                )
-                for w in self.config.webhooks:
-                    if webhook_matches(w, event.zone, event.routing_severity):
-                        req = render(event, w.kind, None, now)  # type: ignore[arg-type]
-                        deliveries.append(Delivery(event.id, w.name, req.body, req.headers))
-            log.info(
-                "zone_checked",
-                zone=z.config.name,
-                severity=report.severity.value,
-                strict_fail_at=rfc3339(report.deadlines.strict_fail_at)
-                if report.deadlines
-                else None,
-                next_check=rfc3339(plan.due),
-                reason=plan.reason.value,
-            )
-        await asyncio.to_thread(self.store.commit_cycle, states, deliveries, summaries)
-        for plan in plans:
-            if plan.zone in self.zones:
-                self.schedule.set(plan)
+            try:
+                checked.append(self._judge(z, obs, now))
+            except Exception:  # a bug judging one zone must not hold up the others
+                log.exception("check_failed", zone=z.config.name)
+                self._retry_later([z])
+        await asyncio.to_thread(
+            self.store.commit_cycle,
+            [r for c in checked for r in c.states],
+            [d for c in checked for d in c.deliveries],
+            [c.summary for c in checked],
+        )
+        # Only now that they are stored: an unstored transition must be seen (and announced)
+        # again by the next check, not remembered as announced.
+        for c in checked:
+            c.zone.states, c.zone.severity = c.new_states, c.report.severity.value
+            _log_check(c)
+            if self.zones.get(c.zone.config.name) is c.zone:
+                self.schedule.set(c.plan)
         self.cycles += 1
-        if deliveries and self._notifier is not None:
+        if any(c.deliveries for c in checked) and self._notifier is not None:
             self._notifier.wake()
         self.systemd.status(self._status())
         self._wake.set()
+
+    def _judge(self, z: _Zone, obs: ZoneObservation, now: int) -> _Checked:
+        """One zone's verdict, new alert states, events and next plan; changes nothing."""
+        report = assess_zone(obs, now, z.config.policy)
+        new_states, events = transition_zone(z.states, report, z.policy, self.origin)
+        failures = new_states[Condition.UNREACHABLE].failures
+        plan = plan_next(
+            z.config.name,
+            now,
+            self._schedule_settings(),
+            next_crossing=report.deadlines.next_crossing(now) if report.deadlines else None,
+            failures=failures,
+        )
+        deliveries: list[Delivery] = []
+        for event in events:
+            for w in self.config.webhooks:
+                if webhook_matches(w, event.zone, event.routing_severity):
+                    req = render(event, w.kind, None, now)  # type: ignore[arg-type]
+                    deliveries.append(Delivery(event.id, w.name, req.body, req.headers))
+        return _Checked(
+            zone=z,
+            report=report,
+            new_states=new_states,
+            events=events,
+            plan=plan,
+            states=[
+                AlertStateRecord(z.config.name, c.value, s.to_dict()) for c, s in new_states.items()
+            ],
+            deliveries=deliveries,
+            summary=ZoneSummaryRecord(z.config.name, _summary(report, failures, plan)),
+        )
 
     def _status(self) -> str:
         counts = Counter(z.severity for z in self.zones.values())
@@ -404,7 +461,8 @@ def run_service(path: Path) -> int:
         log.error("config_invalid", source=exc.source, problems=exc.problems)
         return EX_CONFIG
     redactor.update(_secrets(config))
-    configure_logging(config.service.log_format, redactor)
+    level = logging.getLevelNamesMapping()[config.service.log_level.upper()]
+    configure_logging(config.service.log_format, redactor, level=level)
     try:
         store = Store(config.service.state_path)
     except StateError as exc:
