@@ -30,9 +30,15 @@ if [ ! -x "$prefix/venv/bin/python" ]; then
     "$python" -m venv "$prefix/venv"
 fi
 "$prefix/venv/bin/python" -m pip install --quiet --upgrade pip
-# A regular (non-editable) install of this checkout: upgrades replace the code in the venv.
-"$prefix/venv/bin/python" -m pip install --quiet --upgrade "$here"
+# A regular (non-editable) install of a clean copy of this checkout: building in the checkout
+# would leave build/ behind, whose stale modules could ride along into a later upgrade.
+src=$(mktemp -d)
+trap 'rm -rf "$src"' EXIT
+tar -C "$here" --exclude=.venv --exclude=.git --exclude=build --exclude='*.egg-info' \
+    --exclude=bench/.cache -cf - . | tar -C "$src" -xf -
+"$prefix/venv/bin/python" -m pip install --quiet --upgrade "$src"
 install -m 0644 "$here/README.md" "$prefix/README.md"
+install -m 0644 "$here/deploy/README.md" "$prefix/DEPLOY.md"
 if [ ! -e "$etc/config.toml" ]; then
     install -m 0644 "$here/config.toml" "$etc/config.toml"
     echo "installed the reference config at $etc/config.toml: add your zones and webhooks"

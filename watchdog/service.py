@@ -425,7 +425,8 @@ class Service:
         parts = ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k))
         nxt = self.schedule.next_due()
         when = f"; next check {rfc3339(nxt)[11:]}" if nxt is not None else ""
-        return f"{len(self.zones)} zones: {parts or 'none'}{when}"
+        noun = "zone" if len(self.zones) == 1 else "zones"
+        return f"{len(self.zones)} {noun}: {parts or 'none'}{when}"
 
     async def _watchdog_pings(self) -> None:
         """WATCHDOG=1 from the loop itself: if the loop hangs, the pings stop and systemd
