@@ -475,3 +475,20 @@ def test_target_repr_hides_url_and_secret() -> None:
     assert "T0KEN" not in repr(target)
     assert "k3y" not in repr(target)
     assert "ops" in repr(target)
+
+
+async def test_lane_sends_oldest_first_after_an_outage(tmp_path: Path) -> None:
+    """A "recovered" must not overtake the "raised" whose delivery failed during an outage."""
+    with Store(tmp_path / "s.sqlite3") as store, Receiver() as receiver:
+        store.enqueue([Delivery("raised", "ops", b"raised", {})], now=100.0)
+        first = store.next_pending("ops")
+        assert first is not None
+        store.mark_retry(
+            first.id, status=None, error="connection failed", at=100.0, next_attempt_at=160.0
+        )
+        store.enqueue([Delivery("recovered", "ops", b"recovered", {})], now=150.0)
+        async with Notifier(
+            store, [WebhookTarget("ops", receiver.url())], clock=lambda: 200.0
+        ) as notifier:
+            assert await notifier.flush(5) == 0
+        assert [r.body for r in receiver.requests] == [b"raised", b"recovered"]

@@ -175,7 +175,8 @@ def test_attempt_outcomes_are_persisted_and_only_on_pending_entries(store: Store
     assert store.mark_retry(
         first.id, status=503, error="HTTP 503", at=NOW + 1, next_attempt_at=NOW + 9
     )
-    assert store.next_pending("ops") == store.entries()[1]  # ev-2 is due before ev-1 now
+    # The receiver failed (503): the lane keeps its order, ev-1 stays first.
+    assert store.next_pending("ops", now=NOW + 2) == store.entries()[0]
     assert store.mark_delivered(first.id, status=200, at=NOW + 10)
     assert not store.mark_failed(first.id, status=None, error="late", at=NOW + 11)
     assert store.mark_failed(second.id, status=None, error="gone", at=NOW + 12, attempted=False)
@@ -403,3 +404,16 @@ def test_a_ten_thousand_zone_cycle_is_one_transaction(store: Store) -> None:
     assert len(store.alert_states()) == 10_000
     assert store.zone_summaries()["z9999.example."] == {"n": 9999}
     assert store.outbox_counts()["ops"].pending == 1000
+
+
+def test_an_entry_held_for_its_own_fault_steps_aside_until_due(store: Store) -> None:
+    """A rejected body (held) lets later entries pass until its own retry is due."""
+    store.enqueue([delivery("ev-1"), delivery("ev-2")], now=NOW)
+    first, _ = store.entries()
+    store.mark_retry(
+        first.id, status=400, error="HTTP 400", at=NOW + 1, next_attempt_at=NOW + 9, held=True
+    )
+    pending = store.next_pending("ops", now=NOW + 2)
+    assert pending is not None and pending.event_id == "ev-2"
+    pending = store.next_pending("ops", now=NOW + 9)
+    assert pending is not None and pending.event_id == "ev-1"

@@ -14,6 +14,10 @@ delivered only after a 2xx. Every pending entry gets its attempt when due, even 
 outage; a failed attempt whose next retry would fall past the give-up age gives up: the entry is
 kept as ``failed``, logged as ``delivery_gave_up`` and counted in ``stats.gave_up``.
 
+Every attempt is bounded as a whole by the sum of its timeouts (connect + write + read + pool):
+httpx's timeouts apply to each network operation, so a receiver trickling its status line or
+headers a byte at a time would otherwise hold its lane forever.
+
 Redirects are never followed (a 3xx is a failure, "redirect not followed"), TLS certificates are
 verified, and the webhook URL, which is a secret, never appears in a log event or a stored error:
 events name the webhook, and transport errors are described from their type, then scrubbed.
@@ -189,6 +193,7 @@ class Notifier:
         self._policy = policy or RetryPolicy()
         t = timeouts or Timeouts()
         self._timeout = httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool)
+        self._attempt_limit = t.connect + t.write + t.read + t.pool
         self._sign = sign
         self._verify: ssl.SSLContext | bool = tls_context if tls_context is not None else True
         self._rng = rng or random.Random()
@@ -269,7 +274,7 @@ class Notifier:
     async def _step(self, lane: _Lane) -> float | None:
         """Attempt the lane's first entry if it is due; return when the next one is due."""
         async with lane.lock:
-            entry = await self._call(self._store.next_pending, lane.target.name)
+            entry = await self._call(self._store.next_pending, lane.target.name, self._clock())
             if entry is None:
                 return None
             due_at = max(entry.next_attempt_at, lane.paused_until)
@@ -359,6 +364,7 @@ class Notifier:
             error=outcome.error,
             at=now,
             next_attempt_at=next_at,
+            held=not outcome.receiver_unwell,
         )
         log.warning(
             "delivery_failed",
@@ -403,10 +409,15 @@ class Notifier:
             headers = {k: v for k, v in headers.items() if k.lower() not in replaced} | signed
         client = self._require_client()
         try:
-            async with client.stream(
-                "POST", target.url, content=entry.body, headers=headers
-            ) as response:
+            async with (
+                asyncio.timeout(self._attempt_limit),
+                client.stream("POST", target.url, content=entry.body, headers=headers) as response,
+            ):
                 return _classify(response.status_code, response.headers, self._clock())
+        except TimeoutError:
+            limit = f"{self._attempt_limit:g}"
+            error = f"attempt timeout: no complete answer within {limit} s"
+            return _Outcome(None, error, receiver_unwell=True)
         except httpx.HTTPError as exc:
             return _Outcome(None, _describe(exc, target.url), receiver_unwell=True)
         except UnicodeError:  # a stored header httpx cannot encode: this entry's problem only

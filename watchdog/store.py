@@ -86,6 +86,7 @@ CREATE TABLE outbox (
     last_status INTEGER,
     last_error TEXT,
     finished_at REAL,
+    held INTEGER NOT NULL DEFAULT 0,
     UNIQUE (event_id, webhook));
 CREATE INDEX outbox_due ON outbox (webhook, next_attempt_at, id) WHERE status = 'pending';
 """
@@ -273,14 +274,22 @@ class Store:
         )
 
     def mark_retry(
-        self, entry_id: int, *, status: int | None, error: str, at: float, next_attempt_at: float
+        self,
+        entry_id: int,
+        *,
+        status: int | None,
+        error: str,
+        at: float,
+        next_attempt_at: float,
+        held: bool = False,
     ) -> bool:
-        """Record a failed attempt and when to try again."""
+        """Record a failed attempt and when to try again; ``held`` when the fault is the
+        entry's own (see ``next_pending``), not the receiver's or the network's."""
         return self._finish_attempt(
             entry_id,
             "attempts = attempts + 1, last_attempt_at = :at, last_status = :status,"
-            " last_error = :error, next_attempt_at = :next",
-            {"at": at, "status": status, "error": error, "next": next_attempt_at},
+            " last_error = :error, next_attempt_at = :next, held = :held",
+            {"at": at, "status": status, "error": error, "next": next_attempt_at, "held": held},
         )
 
     def mark_failed(
@@ -318,13 +327,19 @@ class Store:
         rows = self._read("read zone summaries", "SELECT zone, summary FROM zone_summary")
         return {zone: json.loads(summary) for zone, summary in rows}
 
-    def next_pending(self, webhook: str) -> OutboxEntry | None:
-        """The pending entry of a webhook with the earliest next attempt, if any."""
+    def next_pending(self, webhook: str, now: float | None = None) -> OutboxEntry | None:
+        """The webhook's next entry to send: the oldest pending one, so events reach a receiver
+        in the order they happened even after an outage or a restart (a "recovered" never
+        overtakes the "raised" it closes). Entries held back for a fault of their own (the
+        receiver rejected that body, its headers cannot be sent) step aside until they are due,
+        so one bad entry does not hold up the rest."""
+        at = time.time() if now is None else now
         rows = self._read(
             "read the outbox",
             f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' AND webhook = ?"  # noqa: S608
-            " ORDER BY next_attempt_at, id LIMIT 1",
-            (webhook,),
+            " ORDER BY (held AND next_attempt_at > ?),"
+            " CASE WHEN held AND next_attempt_at > ? THEN next_attempt_at ELSE 0 END, id LIMIT 1",
+            (webhook, at, at),
         )
         return _entry(rows[0]) if rows else None
 
