@@ -494,3 +494,20 @@ def test_reminder_while_nobody_answers_says_it_is_unconfirmed() -> None:
         ("renotify", "strict_fail", "strict_fail"),
     ]
     assert [e.confirmed for e in expiry] == [True, False]
+
+
+def test_since_is_the_threshold_second_not_the_check() -> None:
+    """A strict failure seen 2 h late began at E + 1, and ``since`` says so."""
+    now = 1_800_000_000
+    _, events = run([report(now, SF)])  # the signatures expired 2 h before this check
+    [event] = [e for e in events if e.condition is Condition.EXPIRY]
+    assert event.new_severity is SF
+    assert event.since == now + EXPIRES_IN[SF] + 1
+
+
+def test_since_of_a_recovery_is_the_check_that_saw_it() -> None:
+    """Nothing predicts a recovery: it began when a check saw it."""
+    now = 1_800_000_000
+    _, events = run([report(now, SF), report(now + HOUR, OK)])
+    recovered = [e for e in events if e.kind.value == "recovered"]
+    assert [e.since for e in recovered] == [now + HOUR]

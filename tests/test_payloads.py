@@ -247,12 +247,16 @@ def test_summary_of_a_warning_names_times_and_the_stale_server() -> None:
         ),
         (
             "renotify",
-            f"example.com: still warning since {iso(T0 - DAY)}; strict validators fail in 2h 13m "
+            # Since the warning threshold itself (10% of 14 d before ns2's expiry), not the check.
+            f"example.com: still warning since {iso(T0 + STALE_IN - LIFE // 10)}; "
+            "strict validators fail in 2h 13m "
             f"({iso(T0 + STALE_IN + 1)}); Unbound in 1d 2h 13m; stale server ns2 192.0.2.53",
         ),
         (
             "renotify-unconfirmed",
-            f"example.com: still warning since {iso(T0 - DAY)}; not confirmed by this check: "
+            # The warning began at its threshold: E = T0 - 2h, warning 10% of 14 d before.
+            f"example.com: still warning since {iso(T0 - 2 * HOUR - LIFE // 10)}; "
+            "not confirmed by this check: "
             "ns1 192.0.2.1, ns2 192.0.2.53 not answering",
         ),
         (

@@ -339,12 +339,28 @@ def transition(
     state = replace(
         previous,
         severity=new,
-        since=now if new is not old else previous.since,
+        since=_began(condition, new, report) if new is not old else previous.since,
         notified_at=now,
         sequence=previous.sequence + 1,
         failures=failures,
     )
     return state, _event(state, old, kind, confirmed, report, origin)
+
+
+def _began(condition: Condition, severity: Severity, report: ZoneReport) -> int:
+    """When ``severity`` began: for the expiry ladder the engine knows the exact threshold
+    second (it may lie before this check, e.g. after the watchdog itself was down); for
+    everything else, the check that saw it."""
+    d = report.deadlines
+    if condition is Condition.EXPIRY and d is not None:
+        threshold = {
+            Severity.WARNING: d.warning_at,
+            Severity.STRICT_FAIL: d.strict_fail_at,
+            Severity.SKEW_EXHAUSTED: d.skew_exhausted_at,
+        }.get(severity)
+        if threshold is not None and threshold <= report.checked_at:
+            return threshold
+    return report.checked_at
 
 
 def _reminder_due(previous: AlertState, now: int, policy: AlertPolicy) -> bool:
