@@ -286,9 +286,18 @@ def _describe(owner: str, rtype: str, server: str) -> str:
 
 
 def assess_rrset(
-    rrset: RRsetObservation, server: str, now: int, policy: ZonePolicy = DEFAULT_POLICY
+    rrset: RRsetObservation,
+    server: str,
+    now: int,
+    policy: ZonePolicy = DEFAULT_POLICY,
+    *,
+    keys_unknown: bool = False,
 ) -> RRsetVerdict:
-    """Judge one RRset: it validates while at least one verifying signature is in its window."""
+    """Judge one RRset: it validates while at least one verifying signature is in its window.
+
+    ``keys_unknown``: the server's DNSKEY RRset could not be fetched, so a NO_KEY signature is
+    undecided (UNKNOWN) rather than BOGUS; a lost packet must not page anyone as bogus.
+    """
     where = _describe(rrset.owner, rrset.rtype, server)
     findings: list[Finding] = []
 
@@ -321,6 +330,7 @@ def assess_rrset(
                 else (
                     Severity.UNKNOWN
                     if sig.verification is Verification.UNSUPPORTED_ALGORITHM
+                    or (keys_unknown and sig.verification is Verification.NO_KEY)
                     else Severity.BOGUS
                 )
             )
@@ -383,7 +393,7 @@ def assess_rrset(
             )
     if severity is not Severity.OK:
         finding(
-            _STATE_CODES[severity],
+            _state_code(severity, strict, now),
             severity,
             _state_message(where, deadlines, now, severity, strict),
         )
@@ -406,11 +416,24 @@ _STATE_CODES = {
 }
 
 
+def _not_yet_valid(severity: Severity, strict: Sequence[Window], now: int) -> bool:
+    """Failing because every inception is still ahead (RFC 4035 5.3.1), not because of age."""
+    return severity is not Severity.WARNING and all(w.accepted_from > now for w in strict)
+
+
+def _state_code(severity: Severity, strict: Sequence[Window], now: int) -> str:
+    # An RRset signed from the future is not "expired": its code says what the operator fixes
+    # (the signer's clock or inception offset), as its message already does.
+    if _not_yet_valid(severity, strict, now):
+        return "signature_not_yet_valid"
+    return _STATE_CODES[severity]
+
+
 def _state_message(
     where: str, d: Deadlines, now: int, severity: Severity, strict: Sequence[Window]
 ) -> str:
     t = d.strict_fail.timeline
-    if severity is not Severity.WARNING and all(w.accepted_from > now for w in strict):
+    if _not_yet_valid(severity, strict, now):
         return (
             f"{where}: signature not valid before {rfc3339(t.inception)}; strict "
             f"validators reject it until then"
@@ -444,7 +467,10 @@ def _earliest(verdicts: Iterable[Deadlines | None]) -> Deadlines | None:
 
 
 def _assess_server(obs: ServerObservation, now: int, policy: ZonePolicy) -> ServerVerdict:
-    rrsets = tuple(assess_rrset(r, obs.address, now, policy) for r in obs.rrsets)
+    rrsets = tuple(
+        assess_rrset(r, obs.address, now, policy, keys_unknown=obs.keys_unknown)
+        for r in obs.rrsets
+    )
     findings = [*obs.problems, *(f for r in rrsets for f in r.findings)]
     if not obs.reachable:
         severity = Severity.UNREACHABLE

@@ -1,26 +1,32 @@
 """The ``dnssec-watchdog`` command: one-shot ``--check`` and the long-running ``--serve``.
 
 The one-shot path is what Nagios runs every few minutes, so it imports only what it needs: the
-service, the store, httpx and structlog are imported lazily, by ``--serve`` alone.
+service, the store, httpx and the config loader are imported lazily, by the modes that use them.
+Every argument is checked before the first packet leaves; a bad one is one line on stderr that
+names the argument, and exit code 3 (Nagios UNKNOWN).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
+import io
 import os
+import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from . import __version__
 from .assess import WarnBefore, ZonePolicy, assess_zone
-from .errors import InvalidValueError, WatchdogError
-from .profiles import parse_profile
+from .errors import ConfigError, InvalidValueError, WatchdogError
+from .profiles import Profile, parse_profile
 from .timeutil import parse_duration
 
 if TYPE_CHECKING:
@@ -29,11 +35,17 @@ if TYPE_CHECKING:
     from .observations import ZoneObservation
     from .probe import ProbeSettings, ZoneTarget
 
-__all__ = ["main", "parse_at"]
+__all__ = ["main", "parse_at", "parse_zone_name"]
 
 EXIT_UNKNOWN = 3  # Nagios UNKNOWN: bad arguments, no answer, internal error
 EX_USAGE = 64  # sysexits: bad command line (service mode)
 EX_CONFIG = 78  # sysexits: bad configuration; RestartPreventExitStatus=78 in the unit
+
+_MAX_SECONDS = 2**31 - 1  # Unbound keeps val-sig-skew-* in an int; RRSIG times span 2^31 s
+_LABEL = re.compile(rb"[a-z0-9_/-]+")  # "/" for RFC 2317 classless reverse zones
+_ANCHOR_FILE = re.compile(r"@\S+\s*")  # "@ IN DS ..." are records at the apex, not a file
+
+_T = TypeVar("_T")
 
 
 class _UsageError(WatchdogError):
@@ -45,96 +57,59 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(message)
 
 
+_HELP = {
+    "server": "ask this authoritative server (repeatable); skips NS discovery",
+    "resolver": "recursive resolver (IP) for discovery and the parent's DS; default: the system's",
+    "trust-anchor": "DS or DNSKEY records to trust instead of the parent's DS",
+    "profile": "validators whose deadline drives the exit code: strict (default: BIND, Knot "
+    "Resolver, Google), powerdns, unbound, knot-dns",
+    "warn-before": 'warn this long before expiry: "36h", "7d" or "10%%" of the lifetime (default)',
+    "at": 'judge what was fetched as if now were TIME: RFC 3339 or "+2d", "-1h"',
+}
+
+
 def _build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="dnssec-watchdog",
+        allow_abbrev=False,
         description="Watch DNSSEC signatures on every authoritative server and tell people "
         "before validators start to fail.",
         epilog="Exit codes with --check follow the Nagios plugin API: 0 OK, 1 WARNING, "
-        "2 CRITICAL (strict-fail, skew-exhausted, bogus), 3 UNKNOWN.",
+        "2 CRITICAL (strict-fail, skew-exhausted, bogus), 3 UNKNOWN (no server answered, "
+        "not signed, bad arguments). Several zones: the worst.",
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="check ZONEs once and exit")
     mode.add_argument("--serve", action="store_true", help="run the watch service (--config)")
-    mode.add_argument(
-        "--validate-config",
-        action="store_true",
-        help="load --config, list every problem, and exit (0 good, 78 bad)",
-    )
+    mode.add_argument("--validate-config", action="store_true", help="check --config and exit")
     p.add_argument("zones", nargs="*", metavar="ZONE", help="zones to check")
-    p.add_argument(
-        "--zones-file", type=Path, metavar="PATH", help="zones to check, one per line, # comments"
-    )
-    p.add_argument(
-        "--config",
-        type=Path,
-        metavar="PATH",
-        help="config file (with --check: every zone in it, with its settings)",
-    )
-    p.add_argument(
-        "--server",
-        action="append",
-        default=[],
-        metavar="HOST[:PORT]",
-        help="ask this authoritative server (repeatable); skips NS discovery",
-    )
-    p.add_argument(
-        "--resolver",
-        metavar="ADDR[:PORT]",
-        help="recursive resolver for discovery and DS (default: the system's)",
-    )
-    p.add_argument(
-        "--trust-anchor",
-        metavar="TEXT|@FILE",
-        help="DS or DNSKEY records to trust instead of the parent's DS",
-    )
-    p.add_argument(
-        "--profile",
-        default="strict",
-        metavar="NAME",
-        help="validator profile whose deadline drives the exit code: strict "
-        "(default), powerdns, unbound, knot-dns",
-    )
-    p.add_argument(
-        "--warn-before",
-        metavar="DURATION|PERCENT",
-        help='warn this long before expiry: "36h", "7d" or "10%%" of the lifetime',
-    )
-    p.add_argument(
-        "--skew-min",
-        type=_seconds,
-        metavar="SECONDS",
-        help="Unbound val-sig-skew-min (default 3600)",
-    )
-    p.add_argument(
-        "--skew-max",
-        type=_seconds,
-        metavar="SECONDS",
-        help="Unbound val-sig-skew-max (default 86400)",
-    )
-    p.add_argument(
-        "--at",
-        metavar="TIME",
-        help='judge what was fetched as if now were TIME: RFC 3339 or "+2d", "-1h"',
-    )
+    add = p.add_argument
+    add("--zones-file", metavar="PATH", help="zones to check, one per line, # comments")
+    add("--config", metavar="PATH", help="config file; with --check, its zones and settings")
+    add("--server", action="append", default=[], metavar="HOST[:PORT]", help=_HELP["server"])
+    add("--resolver", metavar="ADDR[:PORT]", help=_HELP["resolver"])
+    add("--trust-anchor", metavar="TEXT|@FILE", help=_HELP["trust-anchor"])
+    add("--profile", default="strict", metavar="NAME", help=_HELP["profile"])
+    add("--warn-before", metavar="DURATION|PERCENT", help=_HELP["warn-before"])
+    add("--skew-min", type=_seconds, metavar="SECONDS", help="Unbound val-sig-skew-min (3600)")
+    add("--skew-max", type=_seconds, metavar="SECONDS", help="Unbound val-sig-skew-max (86400)")
+    add("--at", metavar="TIME", help=_HELP["at"])
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the JSON report (schema 1)")
     out.add_argument("--nagios", action="store_true", help="print one Nagios status line")
     out.add_argument("-q", "--quiet", action="store_true", help="print nothing; exit code only")
-    p.add_argument(
-        "--timeout", type=_positive_float, metavar="SECONDS", help="per-query timeout (default 2)"
-    )
-    p.add_argument("--version", action="version", version=f"dnssec-watchdog {__version__}")
+    add("--timeout", type=_positive_float, metavar="SECONDS", help="per-query timeout (2)")
+    add("--version", action="version", version=f"dnssec-watchdog {__version__}")
     return p
 
 
 def _seconds(text: str) -> int:
     try:
-        value = int(text)
+        value = int(text.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f'"{text}" is not a whole number of seconds') from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f'"{text}" must not be negative')
+    if not 0 <= value <= _MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f'"{text}" must be 0 to {_MAX_SECONDS} seconds')
     return value
 
 
@@ -143,7 +118,7 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f'"{text}" is not a number of seconds') from None
-    if not 0 < value <= 3600:
+    if not 0 < value <= 3600:  # also rejects nan and inf
         raise argparse.ArgumentTypeError(f'"{text}" must be more than 0 and at most 3600')
     return value
 
@@ -151,43 +126,103 @@ def _positive_float(text: str) -> float:
 def parse_at(text: str, now: int) -> int:
     """``--at``: an RFC 3339 time ("2026-12-01T14:00:00Z") or an offset from now ("+2d")."""
     value = text.strip()
-    if value[:1] in "+-" and value[1:2].isdigit():
-        sign = -1 if value[0] == "-" else 1
+    result: int | None = None
+    if value[:1] in ("+", "-") and value[1:2].isdigit():
         try:
-            return now + sign * parse_duration(value[1:])
+            span = parse_duration(value[1:])
         except InvalidValueError:
             pass
-    else:
+        else:
+            result = now - span if value[0] == "-" else now + span
+    elif value:
         try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+            parsed = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
         except ValueError:
             parsed = None
         if parsed is not None and parsed.tzinfo is not None:
-            return int(parsed.timestamp())
-    raise InvalidValueError(
-        f'--at "{text}" is not an RFC 3339 time with a zone ("2026-12-01T14:00:00Z") or an '
-        'offset ("+2d", "-90m")'
-    )
+            result = int(parsed.timestamp())
+    if result is None:
+        raise InvalidValueError(
+            f'--at "{text}": not an RFC 3339 time with a zone ("2026-12-01T14:00:00Z") or an '
+            'offset ("+2d", "-90m")'
+        )
+    if not 0 <= result < 253402300800:  # 1970 to 9999, what RFC 3339 can write
+        raise InvalidValueError(f'--at "{text}": must fall between 1970 and 9999')
+    return result
 
 
-def _read_lines(path: Path, what: str) -> list[str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise InvalidValueError(f"{what} {path}: cannot read it: {reason}") from None
-    return [ln.split("#", 1)[0].strip() for ln in text.splitlines() if ln.split("#", 1)[0].strip()]
+def parse_zone_name(text: str, where: str) -> str:
+    """A zone name as given by a person: lower case, absolute, IDNA; ``where`` names the source.
 
-
-def _normalize_zone(text: str, where: str) -> str:
+    The same label rule as the config file: letters, digits, "-", "_" (and "/", RFC 2317).
+    """
     import dns.exception
     import dns.name
 
+    value = text.strip()
+    if not value or any(c.isspace() for c in value):
+        raise InvalidValueError(f'{where} "{text}": not a zone name (empty or with spaces)')
     try:
-        name = dns.name.from_text(text.strip())
-    except (dns.exception.DNSException, UnicodeError) as exc:
-        raise InvalidValueError(f'{where}: "{text}" is not a valid zone name: {exc}') from None
-    return name.to_text().lower()
+        name = dns.name.from_text(value).canonicalize()
+    except (dns.exception.DNSException, UnicodeError, ValueError) as exc:
+        raise InvalidValueError(f'{where} "{text}": not a zone name ({exc})') from None
+    for label in name.labels:
+        if label and not _LABEL.fullmatch(label):
+            shown = label.decode("ascii", "backslashreplace")
+            raise InvalidValueError(
+                f'{where} "{text}": the label "{shown}" is not a zone name label '
+                '(letters, digits, "-", "_")'
+            )
+    return name.to_text()
+
+
+def _read_text(path: str, option: str) -> str:
+    if not path.strip():
+        raise InvalidValueError(f"{option}: no file name given")
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InvalidValueError(f"{option} {path}: not UTF-8 text") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InvalidValueError(f"{option} {path}: cannot read it: {reason}") from None
+
+
+def _zones_file(path: str) -> list[str]:
+    names = []
+    for number, line in enumerate(_read_text(path, "--zones-file").splitlines(), start=1):
+        entry = line.split("#", 1)[0].strip()
+        if entry:
+            names.append(parse_zone_name(entry, f"--zones-file {path} line {number}:"))
+    return names
+
+
+def _option(option: str, convert: Callable[[str], _T], text: str) -> _T:
+    """``convert(text)``, its error message led by the option it came from."""
+    try:
+        return convert(text)
+    except InvalidValueError as exc:
+        message = str(exc)
+        # 'server "x": ...' and 'warn_before "x" ...' name the value already: name the option.
+        for noun in ("server ", "warn_before "):
+            if message.startswith(noun + '"'):
+                raise InvalidValueError(f"{option} {message[len(noun) :]}") from None
+        raise InvalidValueError(f"{option}: {message}") from None
+
+
+def _warn_before(text: str) -> WarnBefore:
+    warn = WarnBefore.parse(text)
+    if warn.seconds is not None and warn.seconds > _MAX_SECONDS:
+        raise InvalidValueError(f'"{text}" is longer than any signature can live (68 years)')
+    return warn
+
+
+def _trust_anchor_text(text: str) -> str:
+    if not text.strip():
+        raise InvalidValueError("--trust-anchor: empty; give DS or DNSKEY records or @FILE")
+    if _ANCHOR_FILE.fullmatch(text):
+        return _read_text(text[1:].strip(), "--trust-anchor")
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,16 +237,8 @@ def _override_policy(policy: ZonePolicy, args: argparse.Namespace) -> ZonePolicy
         settings = replace(settings, skew_min=args.skew_min)
     if args.skew_max is not None:
         settings = replace(settings, skew_max=args.skew_max)
-    warn = WarnBefore.parse(args.warn_before) if args.warn_before else policy.warn_before
+    warn = args.warn_before if args.warn_before is not None else policy.warn_before
     return ZonePolicy(settings=settings, warn_before=warn)
-
-
-def _trust_anchor(text: str | None) -> str | None:
-    if text is None:
-        return None
-    if text.startswith("@"):
-        return "\n".join(_read_lines(Path(text[1:]), "--trust-anchor"))
-    return text
 
 
 def _jobs(args: argparse.Namespace) -> tuple[list[_Job], Config | None]:
@@ -219,60 +246,51 @@ def _jobs(args: argparse.Namespace) -> tuple[list[_Job], Config | None]:
     from .probe import ZoneTarget, parse_server, parse_trust_anchor
 
     servers = tuple(args.server)
-    for s in servers:
-        parse_server(s)  # raises InvalidValueError naming the text
-    anchor = _trust_anchor(args.trust_anchor)
-    names = [(_normalize_zone(z, "zone"), "command line") for z in args.zones]
+    for text in servers:
+        _option("--server", parse_server, text)
+    anchor = _trust_anchor_text(args.trust_anchor) if args.trust_anchor is not None else None
+    names = [parse_zone_name(z, "ZONE") for z in args.zones]
     if args.zones_file is not None:
-        names += [
-            (_normalize_zone(z, f"--zones-file {args.zones_file}"), "file")
-            for z in _read_lines(args.zones_file, "--zones-file")
-        ]
+        names += _zones_file(args.zones_file)
     jobs: list[_Job] = []
     config: Config | None = None
-    base = ZonePolicy()
     if args.config is not None:
         from .config import load_config
 
-        config = load_config(args.config)
-        wanted = {n for n, _ in names}
+        try:
+            config = load_config(Path(args.config))
+        except ConfigError as exc:
+            raise InvalidValueError(f"--config {exc}") from None
+        wanted = set(names)
         for zone in config.zones:
-            if wanted and zone.name not in wanted:
-                continue
-            target = ZoneTarget(
-                zone=zone.name,
-                servers=servers or zone.servers,
-                trust_anchor=anchor or zone.trust_anchor,
-                extra=zone.extra,
-            )
-            jobs.append(_Job(target, _override_policy(zone.policy, args)))
-        names = [(n, w) for n, w in names if n not in {j.target.zone for j in jobs}]
-    for name, _ in names:
-        jobs.append(
-            _Job(
-                ZoneTarget(zone=name, servers=servers, trust_anchor=anchor),
-                _override_policy(base, args),
-            )
-        )
+            if not wanted or zone.name in wanted:
+                target = ZoneTarget(
+                    zone.name, servers or zone.servers, anchor or zone.trust_anchor, zone.extra
+                )
+                jobs.append(_Job(target, _override_policy(zone.policy, args)))
+    for name in names:  # zones not in the config are checked with the defaults
+        jobs.append(_Job(ZoneTarget(name, servers, anchor), _override_policy(ZonePolicy(), args)))
     if not jobs:
         raise _UsageError("no zone to check: give ZONE arguments, --zones-file or --config")
-    for job in jobs:
-        if job.target.trust_anchor:
-            parse_trust_anchor(job.target.trust_anchor, job.target.zone)
     unique: dict[str, _Job] = {}
-    for job in jobs:  # a zone named twice is checked once, with its first settings
+    for job in jobs:  # a zone named twice is checked once, with its first (config) settings
         unique.setdefault(job.target.zone, job)
+    if anchor is not None:
+        for name in unique:
+            _option("--trust-anchor", functools.partial(parse_trust_anchor, zone=name), anchor)
     return list(unique.values()), config
 
 
 def _probe_settings(args: argparse.Namespace, config: Config | None) -> ProbeSettings:
     from .probe import ProbeSettings, parse_server
 
-    settings = ProbeSettings()
-    if config is not None:
-        settings = config.service.probe_settings()
-    if args.resolver:
-        settings = replace(settings, resolver=parse_server(args.resolver))
+    settings = ProbeSettings() if config is None else config.service.probe_settings()
+    if args.resolver is not None:
+        host, port = _option("--resolver", parse_server, args.resolver)
+        if not _is_ip(host):
+            # Naming the resolver by a host name would need a resolver to find it.
+            raise InvalidValueError(f'--resolver "{args.resolver}": give an IP address')
+        settings = replace(settings, resolver=(host, port))
     if args.timeout is not None:
         settings = replace(settings, timeout=args.timeout)
     return settings
@@ -282,32 +300,104 @@ async def _probe_all(jobs: Sequence[_Job], settings: ProbeSettings) -> list[Zone
     from .probe import Prober
 
     async with Prober(settings) as prober:
-        return list(await prober.probe_many([j.target for j in jobs]))
+        return await prober.probe_many([j.target for j in jobs])
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+class _Discard(io.TextIOBase):
+    """A text stream that swallows what is written to it."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+@contextlib.contextmanager
+def _logs_off_stdout() -> Iterator[None]:
+    """Keep whatever the prober prints (structlog's default logger prints to the sys.stdout of
+    the moment) out of stdout, where the report or the JSON goes.
+
+    What it logs (an unreachable address family, a parent key that could not be fetched) is
+    also a finding in the report; with DNSSEC_WATCHDOG_DEBUG set it goes to stderr instead.
+    No logging library is imported or configured for this: a clean check never logs.
+    """
+    sink = sys.stderr if os.environ.get("DNSSEC_WATCHDOG_DEBUG") else _Discard()
+    with contextlib.redirect_stdout(sink):
+        yield
+
+
+def _colour() -> bool:
+    # no-color.org: NO_COLOR set and not empty disables colour, whatever its value.
+    return (
+        sys.stdout.isatty()
+        and not os.environ.get("NO_COLOR")
+        and os.environ.get("TERM", "") != "dumb"
+    )
 
 
 def _check(args: argparse.Namespace) -> int:
-    import json
-
     from .report import exit_code, nagios_line, render_text, to_json
 
-    profile = parse_profile(args.profile)
+    profile: Profile = _option("--profile", parse_profile, args.profile)
+    if args.warn_before is not None:
+        args.warn_before = _option("--warn-before", _warn_before, args.warn_before)
+    started = int(time.time())
+    at = parse_at(args.at, started) if args.at is not None else None
     jobs, config = _jobs(args)
     settings = _probe_settings(args, config)
-    started = int(time.time())
-    at = parse_at(args.at, started) if args.at else None
-    observations = asyncio.run(_probe_all(jobs, settings))
-    now = at if at is not None else int(time.time())
+    with _logs_off_stdout():
+        observations = asyncio.run(_probe_all(jobs, settings))
+    fetched = int(time.time())
+    now = at if at is not None else fetched
     reports: list[ZoneReport] = [
         assess_zone(obs, now, job.policy) for obs, job in zip(observations, jobs, strict=True)
     ]
     if args.json:
-        print(json.dumps(to_json(reports, now), indent=2))
+        import json
+
+        document = to_json(reports, now, profile=profile, fetched_at=fetched)
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
     elif args.nagios:
-        print(nagios_line(reports, profile))
+        sys.stdout.write(nagios_line(reports, profile) + "\n")
     elif not args.quiet:
-        colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-        sys.stdout.write(render_text(reports, colour))
+        sys.stdout.write(render_text(reports, _colour(), profile))
+    sys.stdout.flush()
     return exit_code(reports, profile)
+
+
+def _lost_values(args: argparse.Namespace) -> None:
+    """CPython 3.11's argparse turns "--opt=--" into [] instead of the text "--": refuse it as a
+    missing value, instead of letting a list reach code that expects a string."""
+    for name, value in vars(args).items():
+        if name == "zones":
+            continue
+        values = value if name == "server" else [value]
+        if any(isinstance(v, list) for v in values):
+            raise _UsageError(f"argument --{name.replace('_', '-')}: expected one argument")
+
+
+def _run(argv: list[str]) -> int:
+    args = _build_parser().parse_intermixed_args(argv)
+    _lost_values(args)
+    if args.serve or args.validate_config:
+        if args.config is None:
+            raise _UsageError("--serve and --validate-config need --config PATH")
+        from .service import run_service, validate_config
+
+        if args.validate_config:
+            return validate_config(Path(args.config))
+        return run_service(Path(args.config))
+    if not args.check:
+        raise _UsageError("say what to do: --check ZONE..., --serve --config PATH, or --help")
+    return _check(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -315,36 +405,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     serving = "--serve" in argv or "--validate-config" in argv
     try:
-        args = _build_parser().parse_args(argv)
-        if args.serve or args.validate_config:
-            if args.config is None:
-                raise _UsageError("--serve and --validate-config need --config PATH")
-            from .service import run_service, validate_config
-
-            if args.validate_config:
-                return validate_config(args.config)
-            return run_service(args.config)
-        if not args.check:
-            raise _UsageError("say what to do: --check ZONE..., --serve --config PATH, or --help")
-        return _check(args)
+        return _run(argv)
     except _UsageError as exc:
-        print(f"dnssec-watchdog: {exc}", file=sys.stderr)
+        print(f"dnssec-watchdog: {_printable(str(exc))}", file=sys.stderr)
         return EX_USAGE if serving else EXIT_UNKNOWN
     except WatchdogError as exc:
-        print(f"dnssec-watchdog: {exc}", file=sys.stderr)
-        from .errors import ConfigError
-
+        print(f"dnssec-watchdog: {_printable(str(exc))}", file=sys.stderr)
         return EX_CONFIG if serving and isinstance(exc, ConfigError) else EXIT_UNKNOWN
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`); say nothing more, and do not fail at exit either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_UNKNOWN
     except Exception as exc:
         if os.environ.get("DNSSEC_WATCHDOG_DEBUG"):
             raise
-        print(
-            f"dnssec-watchdog: internal error (please report it): {type(exc).__name__}: {exc}",
-            file=sys.stderr,
-        )
+        detail = _printable(f"{type(exc).__name__}: {exc}")
+        print(f"dnssec-watchdog: internal error (please report it): {detail}", file=sys.stderr)
         return EXIT_UNKNOWN
+
+
+_LIST_BREAK = "\n  - "  # how ConfigError lists its problems, one a line
+
+
+def _printable(message: str) -> str:
+    """An error with the values it quotes made harmless: a character that is not printable
+    (a newline, a terminal escape, an undecodable byte from the shell) is shown escaped, so
+    one error stays one line; only a ConfigError's list keeps one problem a line."""
+
+    def escape(part: str) -> str:
+        return "".join(
+            c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in part
+        )
+
+    return _LIST_BREAK.join(escape(part) for part in message.split(_LIST_BREAK))
 
 
 if __name__ == "__main__":

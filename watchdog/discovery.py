@@ -16,7 +16,6 @@ import dns.exception
 import dns.name
 import dns.rcode
 import dns.rdatatype
-import dns.resolver
 from dns.rdtypes.ANY.NS import NS
 from dns.rdtypes.IN.A import A
 from dns.rdtypes.IN.AAAA import AAAA
@@ -118,6 +117,8 @@ def parse_server(text: str, default_port: int = 53) -> tuple[str, int]:
 
 def system_resolvers() -> tuple[tuple[str, int], ...]:
     """The nameservers of /etc/resolv.conf; raises ProbeError ``no_resolver`` if none."""
+    import dns.resolver  # only without a configured resolver: keeps --check imports small
+
     try:
         config = dns.resolver.Resolver(configure=True)
     except dns.exception.DNSException as exc:
@@ -148,6 +149,14 @@ async def discover(zone: dns.name.Name, ask: Ask) -> Discovery:
         }
     )
     if not names:
+        alias = _answers(answer, zone, dns.rdatatype.CNAME)
+        if alias and alias[0].rdatas:
+            # RFC 2181 10.1: a CNAME cannot sit at a zone apex; this name is an alias.
+            target = alias[0].rdatas[0]
+            return Discovery(
+                (),
+                (_problem("cname_at_apex", f"{where}: is a CNAME to {target}, not a zone"),),
+            )
         return Discovery((), (_problem("no_ns", f"{where}: the resolver returns no NS records"),))
     found = await asyncio.gather(*(_addresses(name, 53, ask) for name in names))
     servers = [s for found_servers, _ in found for s in found_servers]

@@ -27,7 +27,6 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import dns.asyncquery
 import dns.exception
 import dns.flags
 import dns.message
@@ -62,7 +61,9 @@ _OPT = b"\x00" + struct.pack("!HHIH", 41, EDNS_PAYLOAD, dns.flags.DO, 0)
 _RR_FIXED = struct.Struct("!HHIH")  # type, class, TTL, RDLENGTH
 # What the prober reads from an authority section: denial of existence and its signatures.
 _DENIAL = frozenset({dns.rdatatype.NSEC, dns.rdatatype.NSEC3})
-_DECODED_ANSWERS = 50_000  # memoised decodings; a few kB each
+# Memoised decodings (a few kB each). Enough for the two servers of every zone in flight; not
+# for a whole cycle of thousands of zones, whose answers would cost more memory than decoding.
+_DECODED_ANSWERS = 4096
 
 # Retrying helps only when the next attempt may fare differently: a lost datagram, or a stray
 # or damaged one (a wrong id is also what an off-path spoofing attempt looks like).
@@ -201,8 +202,11 @@ async def _exchange(
     try:
         reply = await _udp(wire, host, port, seconds)
         if len(reply) >= 3 and reply[2] & _TC:
-            # Truncated (RFC 7766 5): ask again over TCP, where the whole answer fits.
-            response = await dns.asyncquery.tcp(dns.message.from_wire(wire), host, seconds, port)
+            # Truncated (RFC 7766 5): ask again over TCP, where the whole answer fits. Imported
+            # here: most checks never truncate, and --check should not pay for the import.
+            from dns import asyncquery
+
+            response = await asyncquery.tcp(dns.message.from_wire(wire), host, seconds, port)
             return _from_message(response, authority)
         return _parse(reply, question, ident, authority, where)
     except TimeoutError as exc:
@@ -273,7 +277,10 @@ def _parse(reply: bytes, question: bytes, ident: int, authority: bool, where: _W
     try:
         answer_end = _skip_records(reply, end, an)
         section_end = _skip_records(reply, answer_end, ns) if authority else answer_end
-        answers, authorities = _decode(
+        # A denial question names a random label, so its answer never comes twice: memoising
+        # it would only push out answers that do (and keep their objects alive for the GC).
+        decode = _decode_once if authority else _decode
+        answers, authorities = decode(
             reply[12:section_end], end, an, ns if authority else 0, answer_end
         )
     except Exception as exc:
@@ -283,19 +290,21 @@ def _parse(reply: bytes, question: bytes, ident: int, authority: bool, where: _W
     return Answer(rcode, flags, answers, authorities)
 
 
-@functools.lru_cache(maxsize=_DECODED_ANSWERS)
-def _decode(
+def _decode_once(
     body: bytes, question_end: int, an: int, ns: int, answer_end: int
 ) -> tuple[tuple[RRset, ...], tuple[RRset, ...]]:
     """The answer (and authority) records of a message whose bytes after the header are
-    ``body``. Memoised on those bytes: two servers of a zone, and one server from one check to
-    the next, mostly send identical answers, and decoding is the dearest part of a query.
-    Compression pointers are absolute offsets past the header, so the header itself (id,
-    flags) does not change what the bytes decode to."""
+    ``body``. Compression pointers are absolute offsets past the header, so the header itself
+    (id, flags) does not change what the bytes decode to."""
     wire = bytes(12) + body
     answers = _records(wire, question_end, an, None)
     authorities = _records(wire, answer_end, ns, _DENIAL) if ns else ()
     return answers, authorities
+
+
+# Memoised on the bytes: the servers of a zone mostly send identical answers, and decoding is
+# the dearest part of a query.
+_decode = functools.lru_cache(maxsize=_DECODED_ANSWERS)(_decode_once)
 
 
 def _records(

@@ -43,11 +43,21 @@ class Redactor:
         if not self.secrets:
             return event
         for key, value in list(event.items()):
-            if isinstance(value, str):
-                event[key] = self.scrub(value)
-            elif not isinstance(value, int | float | bool) and value is not None:
-                event[key] = self.scrub(str(value))
+            event[key] = self._clean(value)
         return event
+
+    def _clean(self, value: Any) -> Any:
+        # Lists and mappings keep their shape (a reload's "problems" stays a JSON array);
+        # anything else that is not a plain scalar is scrubbed as its text.
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, int | float | bool) or value is None:
+            return value
+        if isinstance(value, list | tuple):
+            return [self._clean(item) for item in value]
+        if isinstance(value, dict):
+            return {self.scrub(str(k)): self._clean(v) for k, v in value.items()}
+        return self.scrub(str(value))
 
 
 def configure_logging(

@@ -66,6 +66,9 @@ class ServerObservation:
     serial: int | None = None
     rrsets: tuple[RRsetObservation, ...] = ()
     problems: tuple[Finding, ...] = ()  # timeouts, lame, REFUSED, malformed answers...
+    # Its DNSKEY question got no usable answer and no other server served the zone's keys:
+    # its signatures could not be checked (NO_KEY), which is undecided, not bogus.
+    keys_unknown: bool = False
 
 
 class ChainStatus(StrEnum):

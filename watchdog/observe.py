@@ -90,6 +90,19 @@ class Collected:
         self._take(answer.answer, None)
         pair = self.sets.get((self.apex, dns.rdatatype.SOA))
         if pair is None:
+            alias = self.sets.get((self.apex, dns.rdatatype.CNAME))
+            # What a server that does not serve the zone answered is not the zone's data:
+            # judging it would call an unsigned alias or referral BOGUS.
+            self.sets.clear()
+            if alias is not None:
+                # RFC 2181 10.1: a CNAME cannot sit at a zone apex (it excludes SOA and NS).
+                self._problem(
+                    "cname_at_apex",
+                    Severity.UNREACHABLE,
+                    f"{self.server.address}: answers a CNAME to {_target(alias[0])} for the "
+                    f"zone apex {self.apex}; an alias is not a zone",
+                )
+                return False
             self._problem(
                 "no_soa",
                 Severity.UNREACHABLE,
@@ -167,6 +180,10 @@ class Collected:
         )
 
 
+def _target(rrset: RRset) -> str:
+    return str(rrset.rdatas[0]) if rrset.rdatas else "?"
+
+
 @dataclass(frozen=True, slots=True)
 class _Trust:
     """What the DNSKEY RRset must be tied to: DS records and/or anchor keys."""
@@ -210,8 +227,9 @@ def assemble(
         chain = trust.kind
     elif trust is not None and any(c.dnskey is not None or c.dnskey_absent for c in collected):
         chain = ChainStatus.BROKEN
-    elif trust is not None and any(c.serial is not None for c in collected):
-        # Servers answered, but none the DNSKEY question: nothing to match the DS against.
+    elif trust is not None:
+        # No DNSKEY answer (or no answer at all): nothing to match the DS or anchor against.
+        # Said here, or the engine would claim there is no DS and no anchor (chain_not_checked).
         zone_problems.append(
             Finding(
                 "chain_unverified",
@@ -343,6 +361,7 @@ def _server(
         c.serial,
         tuple(rrsets),
         tuple(problems),
+        keys_unknown=c.dnskey is None and c.dnskey_failed and not len(fallback),
     )
 
 

@@ -17,12 +17,11 @@ import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import dns.exception
 import dns.name
 import dns.rdatatype
-import structlog
 from dns.rdtypes.ANY.RRSIG import RRSIG
 
 from . import dnsio
@@ -52,7 +51,6 @@ __all__ = [
     "parse_trust_anchor",
 ]
 
-log = structlog.get_logger(__name__)
 
 # Types one must never ask for (RFC 4035 3.1.1: RRSIGs come with the data they cover; servers
 # refuse or answer partially when asked for them directly), and meta types.
@@ -219,7 +217,7 @@ class Prober:
             name = _FAMILY_NAMES[family]
             if family not in self._warned_families:
                 self._warned_families.add(family)
-                log.warning("family_unreachable", family=name)
+                _log().warning("family_unreachable", family=name)
             listed = ", ".join(s.address for s in servers)
             problems.append(
                 Finding(
@@ -335,12 +333,20 @@ class Prober:
             try:
                 keys[signer] = await self._resolver.ask_cached(signer, dns.rdatatype.DNSKEY)
             except ProbeError as exc:
-                log.info("parent_dnskey_failed", signer=signer.to_text(), error=str(exc))
+                _log().info("parent_dnskey_failed", signer=signer.to_text(), error=str(exc))
         return keys
 
 
 # Anchors come from configuration and rarely change: parse each text once.
 _trust_anchor = functools.lru_cache(maxsize=4096)(parse_trust_anchor)
+
+
+def _log() -> Any:
+    """The module's logger, imported on first use: a clean --check never logs, and structlog
+    is a tenth of the one-shot command's import time."""
+    import structlog
+
+    return structlog.get_logger(__name__)
 
 
 def _random_name(apex: dns.name.Name) -> dns.name.Name:

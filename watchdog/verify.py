@@ -52,6 +52,8 @@ SUPPORTED_ALGORITHMS = frozenset({5, 7, 8, 10, 13, 14, 15, 16})
 SUPPORTED_DIGESTS = frozenset({1, 2, 4})
 
 _ZONE_FLAG = 0x0100  # RFC 4034 2.1.1
+_DNSKEY_HEAD = struct.Struct("!HBB")  # flags, protocol, algorithm (RFC 4034 2.1)
+_DIGEST_NAMES = {1: "sha1", 2: "sha256", 4: "sha384"}  # DS digest types (RFC 4034, 4509, 6605)
 _REVOKE_FLAG = 0x0080  # RFC 5011 2.1
 _CACHE_LIMIT = 200_000
 
@@ -60,7 +62,25 @@ _V = TypeVar("_V")
 
 def key_tag(key: DNSKEY) -> int:
     """The RFC 4034 Appendix B key tag of ``key``."""
-    return dns.dnssec.key_id(key)
+    if key.algorithm == 1:  # RSAMD5 tags differ (RFC 4034 Appendix B.1)
+        return dns.dnssec.key_id(key)
+    return _tag(_dnskey_wire(key))
+
+
+def _dnskey_wire(key: DNSKEY) -> bytes:
+    """The DNSKEY RDATA on the wire; it holds no name, so this is its canonical form too."""
+    return _DNSKEY_HEAD.pack(key.flags, key.protocol, key.algorithm) + key.key
+
+
+def _tag(wire: bytes) -> int:
+    # RFC 4034 Appendix B: the RDATA summed as big-endian 16-bit words (an odd last byte is the
+    # high half of a word), the carry added back once. unpack sums in C what dnspython's
+    # key_id loops over byte by byte in Python (300 iterations for an RSA-2048 key).
+    if len(wire) % 2:
+        wire += b"\0"
+    words: tuple[int, ...] = struct.unpack(f"!{len(wire) // 2}H", wire)
+    total = sum(words)
+    return (total + (total >> 16)) & 0xFFFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +145,9 @@ def ds_matches(ds: DS, key: DNSKEY, zone: dns.name.Name) -> bool:
         return False
     if ds.digest_type not in SUPPORTED_DIGESTS:
         return False
-    made = dns.dnssec.make_ds(zone, key, ds.digest_type, validating=True)
-    return made.digest == ds.digest
+    # RFC 4034 5.1.4: digest = hash(canonical owner name | DNSKEY RDATA).
+    made = hashlib.new(_DIGEST_NAMES[ds.digest_type], zone.to_digestable() + _dnskey_wire(key))
+    return made.digest() == ds.digest
 
 
 def secure_entry_keys(
@@ -186,8 +207,9 @@ class KeySet:
         for key in keys:
             # RFC 4035 5.3.1: only zone keys (flag bit 7) of protocol 3 verify zone data.
             if key.flags & _ZONE_FLAG and key.protocol == 3:
-                entry = (key, key.to_digestable())
-                self._keys.setdefault((int(key.algorithm), key_tag(key)), []).append(entry)
+                wire = _dnskey_wire(key)
+                tag = _tag(wire) if key.algorithm != 1 else key_tag(key)
+                self._keys.setdefault((int(key.algorithm), tag), []).append((key, wire))
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._keys.values())
