@@ -468,8 +468,7 @@ def _earliest(verdicts: Iterable[Deadlines | None]) -> Deadlines | None:
 
 def _assess_server(obs: ServerObservation, now: int, policy: ZonePolicy) -> ServerVerdict:
     rrsets = tuple(
-        assess_rrset(r, obs.address, now, policy, keys_unknown=obs.keys_unknown)
-        for r in obs.rrsets
+        assess_rrset(r, obs.address, now, policy, keys_unknown=obs.keys_unknown) for r in obs.rrsets
     )
     findings = [*obs.problems, *(f for r in rrsets for f in r.findings)]
     if not obs.reachable:
