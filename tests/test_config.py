@@ -64,7 +64,7 @@ def webhook(**keys: Any) -> dict[str, Any]:
 
 
 def reference_env(tmp_path: Path) -> dict[str, str]:
-    (tmp_path / "slack-webhook-url").write_text("https://hooks.slack.example/services/X\n")
+    (tmp_path / "secret_slack-url").write_text("https://hooks.slack.example/services/X\n")
     return {
         "DNSSEC_WATCHDOG_OPS_URL": HOOK_URL,
         "DNSSEC_WATCHDOG_OPS_HMAC": "hmac-key-secret",
