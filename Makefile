@@ -44,5 +44,10 @@ $(STAMP): $(VENV)/bin/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
+# Benchmarks of issue 7 (as root: NSD/Unbound on port 53 of 127.0.53.1-3, DNSViz in its own
+# venv); the figures go into BENCHMARKS.md. Only loopback addresses are ever contacted.
+bench: $(STAMP) debian-deps
+	sh bench/run.sh $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
