@@ -147,7 +147,10 @@ async def run_demo(fast: bool, workdir: Path) -> int:
     print(f"  strict fail     at {rfc3339(expiration + 1)}  (BIND, Knot Resolver, PowerDNS)")
     print(f"  skew exhausted  at {rfc3339(expiration + skew + 1)}  (Unbound, skew {skew} s)")
     printer = _Printer(start)
+    redactor = Redactor()
+    configure_logging("console", redactor, level=logging.WARNING)
     async with AuthServer([zone]) as server, WebhookReceiver(printer) as receiver:
+        redactor.update([receiver.url])
         config_path = workdir / "demo.toml"
         config_path.write_text(
             _config_text(
@@ -155,8 +158,6 @@ async def run_demo(fast: bool, workdir: Path) -> int:
             )
         )
         config = load_config(config_path)
-        redactor = Redactor([receiver.url])
-        configure_logging("console", redactor, level=logging.WARNING)
         with Store(config.service.state_path) as store:
             service = Service(config, store, redactor=redactor)
             task = asyncio.create_task(service.run())
