@@ -8,9 +8,11 @@
             sd.wait_for(lambda m: "STATUS" in m)
 
 The authoritative server is the pure-Python ``watchdog.demo.authserver.AuthServer`` running in
-its own thread and event loop; ``NotifySocket`` is a real AF_UNIX datagram socket standing in
-for systemd's; the service's stderr (JSON lines, since it is not a TTY) is parsed as it comes.
-Every wait has a timeout, and leaving a ``with`` block stops what it started.
+its own thread and event loop (or any server named in ``servers=``, such as the lab's NSD);
+``NotifySocket`` is a real AF_UNIX datagram socket standing in for systemd's; ``UdpSink`` is a
+resolver port that answers nothing and counts what it hears. The service's output (JSON lines,
+since it is not a TTY) goes to a log file per run and is parsed as it comes. Every wait has a
+timeout, leaving a ``with`` block stops what it started, and the service dies with the tests.
 """
 
 from __future__ import annotations
@@ -21,17 +23,20 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import IO, Any, Self
 
 import dns.zone
+import pytest
+from lab.process import die_with_parent
+from notify_socket import NotifyMessage, NotifySocket
 
 from watchdog.demo.authserver import AuthServer
 from watchdog.demo.signer import DEMO_RECORDS, ds_records, make_keys, sign_zone
@@ -44,10 +49,14 @@ __all__ = [
     "NotifySocket",
     "ServiceProcess",
     "SignedZone",
+    "UdpSink",
+    "WatchedZone",
     "ZoneServer",
     "config_text",
+    "count_rows",
     "service_env",
     "signed",
+    "wait_until",
     "write_config",
 ]
 
@@ -59,13 +68,29 @@ SERVICE_BIN = Path(sys.executable).with_name("dnssec-watchdog")
 _SYSTEMD_VARS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "CREDENTIALS_DIRECTORY")
 
 
+# -- zones and the server that serves them --------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class SignedZone:
-    """A signed demo zone and the DS records that anchor it."""
+    """A signed demo zone and the DS records (rdata) that anchor it."""
 
     name: str
     zone: dns.zone.Zone
     ds: tuple[str, ...]
+
+    @property
+    def anchor(self) -> tuple[str, ...]:
+        """The DS records as a trust anchor: "name IN DS rdata" lines."""
+        return tuple(f"{self.name} IN DS {d}" for d in self.ds)
+
+
+@dataclass(frozen=True)
+class WatchedZone:
+    """A zone signed elsewhere (the lab's ldns-signzone), by name and trust anchor lines."""
+
+    name: str
+    anchor: tuple[str, ...]
 
 
 def signed(name: str, *, expires_in: int, lifetime: int = 10 * DAY) -> SignedZone:
@@ -113,59 +138,92 @@ class ZoneServer:
         self._loop.close()
 
 
+class UdpSink:
+    """A UDP port on 127.0.0.1 that answers nothing and counts what it is sent: the resolver of
+    a test config, so a query to a resolver is seen, and never leaves loopback."""
+
+    def __init__(self) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.setblocking(False)
+        self.port: int = self._socket.getsockname()[1]
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._socket.close()
+
+    def received(self) -> int:
+        """How many datagrams arrived so far."""
+        count = 0
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                self._socket.recv(4096)
+                count += 1
+        return count
+
+
+# -- the config -----------------------------------------------------------------------------------
+
+
 def config_text(
     state: Path,
     resolver_port: int,
-    zones: Sequence[SignedZone],
+    zones: Sequence[SignedZone | WatchedZone],
     *,
+    servers: Sequence[str] | None = None,
+    settings: Mapping[str, str | int] | None = None,
+    defaults: Mapping[str, str | int] | None = None,
     webhook_url: str | None = None,
-    interval: str = "2s",
+    webhooks: Sequence[Mapping[str, str]] = (),
     watchdog_extra: str = "",
 ) -> str:
-    """A service config watching ``zones`` on 127.0.0.1:``resolver_port`` with pinned anchors."""
-    parts = [
-        f"""\
-[watchdog]
-state_path = "{state}"
-interval = "{interval}"
-jitter = "0s"
-resolver = "127.0.0.1:{resolver_port}"
-query_timeout = "1s"
-retries = 1
-delivery_backoff_base = "1s"
-delivery_backoff_cap = "2s"
-{watchdog_extra}
-"""
-    ]
+    """A service config watching ``zones`` with pinned anchors, asking only loopback.
+
+    Every zone is asked on ``servers`` (default: 127.0.0.1:``resolver_port``, a ZoneServer
+    that is also the resolver); ``settings`` adds or overrides ``[watchdog]`` keys and
+    ``watchdog_extra`` appends raw TOML lines to it; ``defaults`` becomes a ``[defaults]``
+    table; ``webhook_url`` is short for one generic webhook "ops" from warning on.
+    """
+    watchdog: dict[str, str | int] = {
+        "state_path": str(state),
+        "interval": "2s",
+        "jitter": "0s",
+        "resolver": f"127.0.0.1:{resolver_port}",
+        "query_timeout": "1s",
+        "retries": 1,
+        "delivery_backoff_base": "1s",
+        "delivery_backoff_cap": "2s",
+        **(settings or {}),
+    }
+    extra = f"{watchdog_extra.rstrip()}\n" if watchdog_extra else ""
+    parts = [_table("[watchdog]", watchdog) + extra]
+    if defaults:
+        parts.append(_table("[defaults]", defaults))
+    servers = servers or [f"127.0.0.1:{resolver_port}"]
     for z in zones:
-        anchor = "\n".join(f"{z.name} IN DS {d}" for d in z.ds)
+        anchor = "\n".join(z.anchor)
         parts.append(
-            f"""
-[[zone]]
-name = "{z.name}"
-servers = ["127.0.0.1:{resolver_port}"]
-trust_anchor = '''
-{anchor}
-'''
-"""
+            f"[[zone]]\nname = {json.dumps(z.name)}\nservers = {json.dumps(list(servers))}\n"
+            f"trust_anchor = '''\n{anchor}\n'''\n"
         )
     if webhook_url is not None:
-        parts.append(
-            f"""
-[[webhook]]
-name = "ops"
-kind = "generic"
-url = "{webhook_url}"
-min_severity = "warning"
-"""
-        )
-    return "".join(parts)
+        ops = {"name": "ops", "kind": "generic", "url": webhook_url, "min_severity": "warning"}
+        webhooks = [*webhooks, ops]
+    parts.extend(_table("[[webhook]]", hook) for hook in webhooks)
+    return "\n".join(parts)
+
+
+def _table(header: str, keys: Mapping[str, str | int]) -> str:
+    # JSON strings and integers are valid TOML values.
+    return header + "\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
 
 
 def write_config(
     directory: Path,
     resolver_port: int,
-    zones: Sequence[SignedZone],
+    zones: Sequence[SignedZone | WatchedZone],
     *,
     name: str = "config.toml",
     state: Path | None = None,
@@ -185,28 +243,47 @@ def service_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-class ServiceProcess:
-    """``dnssec-watchdog --serve --config PATH`` as a child; its JSON log lines as dicts."""
+# -- the service ----------------------------------------------------------------------------------
 
-    def __init__(self, config: Path, env: Mapping[str, str] | None = None) -> None:
+
+class ServiceProcess:
+    """``dnssec-watchdog --serve --config PATH`` as a child that dies with the test process.
+
+    Its stdout and stderr go, line by line, to ``raw``, to ``logs`` (the JSON ones, as dicts)
+    and to the file ``log`` (by default a new ``service-N.log`` beside the config: one per
+    run). Leaving the ``with`` block kills it if the test did not stop it.
+    """
+
+    def __init__(
+        self, config: Path, *, env: Mapping[str, str] | None = None, log: Path | None = None
+    ) -> None:
         self.config = config
-        self._env = service_env(env)
-        self._changed = threading.Condition()
+        self.log = _new_log(config.parent) if log is None else log
+        self.env = service_env(env)
         self.logs: list[dict[str, Any]] = []
         self.raw: list[str] = []
-        self.proc: subprocess.Popen[str] | None = None
+        self._changed = threading.Condition()
+        self._proc: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
 
     def __enter__(self) -> Self:
-        self.proc = subprocess.Popen(
-            [str(SERVICE_BIN), "--serve", "--config", str(self.config)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=self._env,
-        )
-        self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
+        assert SERVICE_BIN.exists(), f"{SERVICE_BIN} is missing: install the package into the venv"
+        out = self.log.open("a", encoding="utf-8")
+        try:
+            self._proc = subprocess.Popen(
+                [str(SERVICE_BIN), "--serve", "--config", str(self.config)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                encoding="utf-8",
+                errors="replace",
+                env=self.env,
+                preexec_fn=die_with_parent,
+            )
+        except BaseException:
+            out.close()
+            raise
+        self._reader = threading.Thread(target=self._read, args=(self._proc, out), daemon=True)
         self._reader.start()
         return self
 
@@ -217,26 +294,29 @@ class ServiceProcess:
         proc.wait(10)
         if self._reader is not None:
             self._reader.join(10)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
     def _require(self) -> subprocess.Popen[str]:
-        if self.proc is None:
+        if self._proc is None:
             raise RuntimeError("use 'with ServiceProcess(...) as service'")
-        return self.proc
+        return self._proc
 
-    def _read(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                entry = None
-            with self._changed:
-                self.raw.append(line)
-                if isinstance(entry, dict):
-                    self.logs.append(entry)
-                self._changed.notify_all()
+    def _read(self, proc: subprocess.Popen[str], out: IO[str]) -> None:
+        assert proc.stdout is not None
+        with out:
+            for line in proc.stdout:
+                out.write(line)
+                out.flush()  # readable while it runs, and complete if the tests die
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    entry = None
+                with self._changed:
+                    self.raw.append(line)
+                    if isinstance(entry, dict):
+                        self.logs.append(entry)
+                    self._changed.notify_all()
         with self._changed:
             self._changed.notify_all()
 
@@ -262,23 +342,36 @@ class ServiceProcess:
                     return found[0]
                 remaining = deadline - time.monotonic()
                 ended = self._reader is not None and not self._reader.is_alive()
-                if remaining <= 0 or ended:  # ended: stderr closed, no more lines will come
+                if remaining <= 0 or ended:  # ended: output closed, no more lines will come
                     raise AssertionError(
                         f"no {event} {fields} in the service log after {timeout} s "
                         f"(exit code {self._require().poll()}); log:\n{''.join(self.raw)}"
                     )
                 self._changed.wait(min(remaining, 0.2))
 
+    def died(self) -> str | None:
+        """None while it runs; else how it ended, with the end of its log."""
+        code = self._require().poll()
+        if code is None:
+            return None
+        with self._changed:
+            tail = "".join(self.raw[-15:])
+        return f"the service exited with {code}:\n{tail}"
+
     def send(self, signum: signal.Signals) -> None:
         self._require().send_signal(signum)
 
     def stop(self, timeout: float = 20.0, signum: signal.Signals = signal.SIGTERM) -> int:
-        """Send ``signum`` and wait (at most ``timeout`` s) for the exit code."""
-        proc = self._require()
-        proc.send_signal(signum)
+        """Send ``signum`` (SIGTERM: as systemd stops it) and wait for the exit code."""
+        self.send(signum)
         return self.wait(timeout)
 
+    def kill(self) -> int:
+        """SIGKILL: no flush, no cleanup, as in a crash or an OOM kill; the exit code."""
+        return self.stop(10.0, signal.SIGKILL)
+
     def wait(self, timeout: float = 20.0) -> int:
+        """The exit code, once it exits (at most ``timeout`` s) and its output is read."""
         proc = self._require()
         try:
             code = proc.wait(timeout)
@@ -291,97 +384,53 @@ class ServiceProcess:
         return code
 
 
+def _new_log(directory: Path) -> Path:
+    """A log file of its own for this run: the first service-N.log not there yet."""
+    for n in range(1, 1000):
+        path = directory / f"service-{n}.log"
+        with contextlib.suppress(FileExistsError):
+            path.open("x").close()
+            return path
+    raise RuntimeError(f"{directory} holds 999 service logs already")
+
+
 def _matches(entry: Mapping[str, Any], event: str, fields: Mapping[str, Any]) -> bool:
     return entry.get("event") == event and all(entry.get(k) == v for k, v in fields.items())
 
 
-_SYNC = "X_TEST_SYNC"  # a field of our own marker datagrams (see NotifySocket.sync)
+# -- waiting and looking --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class NotifyMessage:
-    """One datagram sent to the notify socket: its fields and when it arrived (monotonic)."""
+def wait_until(
+    condition: Callable[[], bool],
+    *,
+    deadline: float,
+    what: str,
+    alive: Callable[[], str | None] = lambda: None,
+) -> None:
+    """Poll ``condition`` until wall-clock ``deadline``; fail early if ``alive`` reports death
+    (pass ``service.died``)."""
+    while not condition():
+        problem = alive()
+        if problem is not None:
+            pytest.fail(f"while waiting for {what}: {problem}")
+        if time.time() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.02)
 
-    fields: Mapping[str, str]
-    received_at: float
 
-    def __contains__(self, key: object) -> bool:
-        return key in self.fields
-
-    def __getitem__(self, key: str) -> str:
-        return self.fields[key]
-
-
-class NotifySocket:
-    """A datagram socket where systemd's would be: a path, or "@name" (abstract namespace)."""
-
-    def __init__(self, path: Path | None = None) -> None:
-        if path is None:
-            self.address = f"@dnssec-watchdog-test-{uuid.uuid4().hex}"
-            bind_to: str | bytes = b"\0" + self.address[1:].encode()
-        else:
-            self.address = str(path)
-            bind_to = self.address
-        self._bound_to = bind_to
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind(bind_to)
-        self._synced: set[str] = set()
-        self._sock.settimeout(0.1)
-        self._changed = threading.Condition()
-        self.messages: list[NotifyMessage] = []
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._receive, daemon=True)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stopping.set()
-        self._thread.join(10)
-        self._sock.close()
-        if not self.address.startswith("@"):
-            with contextlib.suppress(FileNotFoundError):
-                Path(self.address).unlink()
-
-    def _receive(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                data = self._sock.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            fields = dict(line.split("=", 1) for line in data.decode().split("\n") if "=" in line)
-            with self._changed:
-                if _SYNC in fields:
-                    self._synced.add(fields[_SYNC])
-                else:
-                    self.messages.append(NotifyMessage(fields, time.monotonic()))
-                self._changed.notify_all()
-
-    def sync(self, timeout: float = 10.0) -> None:
-        """Return once every datagram sent before this call has been read: datagrams on one
-        AF_UNIX socket arrive in order, so when a marker sent now is read, so is all before."""
-        token = uuid.uuid4().hex
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
-            sender.sendto(f"{_SYNC}={token}".encode(), self._bound_to)
-        with self._changed:
-            if not self._changed.wait_for(lambda: token in self._synced, timeout):
-                raise AssertionError(f"the notify socket did not catch up within {timeout} s")
-
-    def received(self) -> list[NotifyMessage]:
-        with self._changed:
-            return list(self.messages)
-
-    def wait_for(
-        self, predicate: Callable[[NotifyMessage], bool], *, after: int = 0, timeout: float = 15.0
-    ) -> NotifyMessage:
-        """The first message from position ``after`` on that satisfies ``predicate``."""
-        with self._changed:
-            if not self._changed.wait_for(
-                lambda: any(predicate(m) for m in self.messages[after:]), timeout
-            ):
-                got = [dict(m.fields) for m in self.messages]
-                raise AssertionError(f"no such notify message after {timeout} s; got {got}")
-            return next(m for m in self.messages[after:] if predicate(m))
+def count_rows(state: Path, table: str) -> int:
+    """Rows in a table of the service's state file, read-only (WAL lets a reader in while it
+    runs); 0 before the file or the table exists."""
+    if not state.exists():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{state}?mode=ro", uri=True, timeout=1.0)
+    except sqlite3.Error:
+        return 0
+    try:
+        return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])  # noqa: S608
+    except sqlite3.Error:
+        return 0
+    finally:
+        conn.close()

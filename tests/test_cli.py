@@ -35,6 +35,7 @@ from lab import (
     make_unsigned_zone,
     make_zone_keys,
     missing_binaries,
+    tamper_soa,
 )
 
 from watchdog.cli import main, parse_at
@@ -108,18 +109,6 @@ def run_process(*argv: str, env: dict[str, str] | None = None) -> Result:
 # --- lab zones in every state, one NSD for all ----------------------------------------------
 
 
-def _tamper_soa(zone_file: Path) -> None:
-    """Change the signed SOA's refresh field, so its RRSIG no longer verifies."""
-    lines = zone_file.read_text().splitlines()
-    for i, line in enumerate(lines):
-        fields = line.split()
-        if len(fields) > 3 and fields[3] == "SOA":
-            fields[-4] = str(int(fields[-4]) + 1)
-            lines[i] = "\t".join(fields)
-            break
-    zone_file.write_text("\n".join(lines) + "\n")
-
-
 @dataclass(frozen=True)
 class Lab:
     server: str
@@ -163,7 +152,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         name: make_signed_zone(work, name, inception=i, expiration=e)
         for name, (i, e) in _DATES.items()
     }
-    _tamper_soa(zones["bogus.test."].zone_file)
+    tamper_soa(zones["bogus.test."].zone_file)
     unsigned = make_unsigned_zone(work, "unsigned.test.")
     parent = make_unsigned_zone(work, "test.", records=["unsigned IN NS ns1.unsigned"])
     stranger = make_zone_keys(work, "ok.test.")

@@ -118,6 +118,16 @@ def _outcome(observation: Observation) -> str:
     return f"{rfc3339(observation.at)} ({observation.at}) {observation.answer.describe()}"
 
 
+@pytest.fixture
+def check_boundary(
+    tmp_path: Path, require_binaries: Callable[..., None], conformance_report: list[str]
+) -> Callable[[Boundary], None]:
+    """Observes a fresh validator at both seconds of a boundary and checks each side."""
+    return lambda boundary: _check_boundary(
+        boundary, tmp_path, require_binaries, conformance_report
+    )
+
+
 def _check_boundary(
     boundary: Boundary,
     workdir: Path,
@@ -162,13 +172,10 @@ def _check_boundary(
     ],
 )
 def test_unbound_expiration_with_default_skew(
-    boundary: Boundary,
-    tmp_path: Path,
-    require_binaries: Callable[..., None],
-    conformance_report: list[str],
+    boundary: Boundary, check_boundary: Callable[[Boundary], None]
 ) -> None:
     """Unbound with default skew bounds validates until E + skew and fails one second later."""
-    _check_boundary(boundary, tmp_path, require_binaries, conformance_report)
+    check_boundary(boundary)
 
 
 @pytest.mark.parametrize(
@@ -189,23 +196,16 @@ def test_unbound_expiration_with_default_skew(
     ],
 )
 def test_unbound_expiration_with_configured_skew(
-    boundary: Boundary,
-    tmp_path: Path,
-    require_binaries: Callable[..., None],
-    conformance_report: list[str],
+    boundary: Boundary, check_boundary: Callable[[Boundary], None]
 ) -> None:
     """val-sig-skew-min and val-sig-skew-max move Unbound's boundary as the engine predicts."""
-    _check_boundary(boundary, tmp_path, require_binaries, conformance_report)
+    check_boundary(boundary)
 
 
-def test_unbound_inception_side(
-    tmp_path: Path,
-    require_binaries: Callable[..., None],
-    conformance_report: list[str],
-) -> None:
+def test_unbound_inception_side(check_boundary: Callable[[Boundary], None]) -> None:
     """Unbound accepts a signature from I - skew and rejects it one second earlier."""
     boundary = Boundary(Unbound, Profile.UNBOUND, 7 * DAY, Side.INCEPTION)
-    _check_boundary(boundary, tmp_path, require_binaries, conformance_report)
+    check_boundary(boundary)
 
 
 @pytest.mark.parametrize(
@@ -216,25 +216,15 @@ def test_unbound_inception_side(
         for side in Side
     ],
 )
-def test_strict_validators(
-    boundary: Boundary,
-    tmp_path: Path,
-    require_binaries: Callable[..., None],
-    conformance_report: list[str],
-) -> None:
+def test_strict_validators(boundary: Boundary, check_boundary: Callable[[Boundary], None]) -> None:
     """BIND and Knot Resolver accept exactly I..E, as the strict profile says."""
-    _check_boundary(boundary, tmp_path, require_binaries, conformance_report)
+    check_boundary(boundary)
 
 
 @pytest.mark.parametrize(
     "boundary",
     [_case(Boundary(PdnsRecursor, Profile.POWERDNS, 7 * DAY, side), f"{side}") for side in Side],
 )
-def test_powerdns_recursor(
-    boundary: Boundary,
-    tmp_path: Path,
-    require_binaries: Callable[..., None],
-    conformance_report: list[str],
-) -> None:
+def test_powerdns_recursor(boundary: Boundary, check_boundary: Callable[[Boundary], None]) -> None:
     """PowerDNS Recursor accepts from I - inception skew through E, as the powerdns profile says."""
-    _check_boundary(boundary, tmp_path, require_binaries, conformance_report)
+    check_boundary(boundary)

@@ -22,9 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from lab import NsdServer, SignedZone, make_signed_zone, make_zone_keys
-from lab.dnsquery import answers
-from lab.process import Daemon, binary
+from lab import NsdServer, SignedZone, Unbound, make_signed_zone, make_zone_keys
 
 from watchdog.assess import ZoneReport, assess_zone
 from watchdog.findings import Severity
@@ -40,52 +38,6 @@ PARENT = "watchdog.test."
 CHILD = "child.watchdog.test."
 FRESH, STALE = "127.0.0.1", "127.0.0.2"  # ns1 / ns2 of the child, port 53
 _BINARIES = ("nsd", "unbound", "ldns-keygen", "ldns-signzone", "ldns-key2ds")
-
-
-class StubUnbound(Daemon):
-    """A non-validating Unbound iterating from a stub-zone for the parent (root hints on
-    127.0.0.1, so nothing leaves loopback). Validation is the prober's job: it asks with CD."""
-
-    name = "unbound"
-
-    def __init__(self, workdir: Path, *, stub: tuple[str, str, int]) -> None:
-        super().__init__(workdir)
-        self.stub = stub
-
-    def _prepare(self, port: int) -> list[str]:
-        zone, address, stub_port = self.stub
-        hints = self.workdir / "root.hints"
-        hints.write_text(".  3600000 IN NS a.root.lab.\na.root.lab.  3600000 IN A 127.0.0.1\n")
-        config = self.workdir / "unbound.conf"
-        lines = [
-            "server:",
-            f"  interface: {self.address}@{port}",
-            f"  port: {port}",
-            "  do-ip6: no",
-            '  username: ""',
-            '  chroot: ""',
-            f'  directory: "{self.workdir}"',
-            f'  pidfile: "{self.workdir / "unbound.pid"}"',
-            "  use-syslog: no",
-            '  logfile: ""',
-            "  verbosity: 1",
-            "  num-threads: 1",
-            f'  root-hints: "{hints}"',
-            "  do-not-query-localhost: no",
-            '  module-config: "validator iterator"',  # no anchor: fetches DNSSEC data, judges none
-            "  trust-anchor-signaling: no",
-            f'  local-zone: "{zone}" transparent',  # test. is an RFC 6761 built-in local zone
-            "remote-control:",
-            "  control-enable: no",
-            "stub-zone:",
-            f'  name: "{zone}"',
-            f"  stub-addr: {address}@{stub_port}",
-        ]
-        config.write_text("\n".join(lines) + "\n")
-        return [binary("unbound"), "-d", "-c", str(config)]
-
-    def _ready(self) -> bool:
-        return answers(self.address, self.port, "version.server", "TXT", rdclass=3)
 
 
 @dataclass(frozen=True)
@@ -144,8 +96,16 @@ def build_delegation(workdir: Path, stack: ExitStack, *, wrong_ds: bool = False)
     parent_nsd = stack.enter_context(NsdServer(workdir / "nsd-parent", [parent]))
     stack.enter_context(NsdServer(workdir / "nsd-fresh", [fresh], address=FRESH, port=53))
     stack.enter_context(NsdServer(workdir / "nsd-stale", [stale], address=STALE, port=53))
+    # No trust anchor: Unbound fetches the DNSSEC data and judges none; validation is the
+    # prober's job (it asks with CD).
     unbound = stack.enter_context(
-        StubUnbound(workdir / "unbound", stub=(PARENT, parent_nsd.address, parent_nsd.port))
+        Unbound(
+            workdir / "unbound",
+            zones=[PARENT],
+            trust_anchors=(),
+            upstream=(parent_nsd.address, parent_nsd.port),
+            stub=True,
+        )
     )
     return Delegation((unbound.address, unbound.port), fresh, stale)
 

@@ -33,23 +33,29 @@ import pytest
 from lab import LAB_BINARIES, NsdServer, make_signed_zone, make_zone_keys
 from lab import free_port as dns_free_port
 from receivers import Receiver, RecordedRequest, Reply, free_port
-from test_service_e2e import (
-    EVENT_HEADER,
-    LIFECYCLE,
+from service_harness import (
     ServiceProcess,
-    Transition,
     UdpSink,
-    config_text,
+    WatchedZone,
     count_rows,
-    hmac_valid,
-    predict,
+    signed,
     wait_until,
+    write_config,
+)
+from webhook_events import (
+    EVENT_HEADER,
+    EXPIRY_SETTINGS,
+    LIFECYCLE,
+    Transition,
+    expiry_defaults,
+    hmac_valid,
+    json_body,
+    predict,
     write_report,
 )
 
 from watchdog.config import load_config
 from watchdog.demo.authserver import AuthServer
-from watchdog.demo.signer import DEMO_RECORDS, ds_records, make_keys, sign_zone
 from watchdog.errors import StateError
 from watchdog.logsetup import Redactor
 from watchdog.service import Service
@@ -64,12 +70,6 @@ WARN_BEFORE = 5
 SKEW_MAX = 2
 
 
-@pytest.fixture
-def lab_ready(require_binaries: Callable[..., None]) -> None:
-    """NSD and the ldns tools are installed (skipped, or failed in CI, otherwise)."""
-    require_binaries(*LAB_BINARIES)
-
-
 def _outbox_events(state: Path) -> int:
     """Distinct events in the service's outbox (two webhooks: two rows per event)."""
     return count_rows(state, "outbox") // 2
@@ -77,7 +77,7 @@ def _outbox_events(state: Path) -> int:
 
 def _fired(run: ServiceProcess) -> list[str]:
     """The event ids a run of the service announced (logged once stored)."""
-    return [e["event_id"] for e in run.log_events() if e.get("event") == "alert_fired"]
+    return [e["event_id"] for e in run.events("alert_fired")]
 
 
 def _whole(requests: list[RecordedRequest]) -> list[RecordedRequest]:
@@ -86,20 +86,15 @@ def _whole(requests: list[RecordedRequest]) -> list[RecordedRequest]:
     return [r for r in requests if len(r.body) == int(r.headers.get("content-length", -1))]
 
 
-def _body(request: RecordedRequest) -> dict[str, Any]:
-    body = json.loads(request.body)
-    assert isinstance(body, dict)
-    return body
-
-
 @pytest.mark.realdns
 @pytest.mark.slow
 def test_crash_and_receiver_outage_deliver_every_event_under_one_id(
-    tmp_path: Path, lab_ready: None
+    tmp_path: Path, require_binaries: Callable[..., None]
 ) -> None:
     """Events that fired while the receivers were down, and one cut off in flight by SIGKILL,
     all arrive after restarts, each transition under exactly one id on both webhooks; the
     re-sent request is the same bytes with the same id; the restarts fire no event again."""
+    require_binaries(*LAB_BINARIES)
     keys = make_zone_keys(tmp_path / "keys", ZONE)
     expiration = int(time.time()) + EXPIRES_IN
     zone = make_signed_zone(
@@ -111,38 +106,33 @@ def test_crash_and_receiver_outage_deliver_every_event_under_one_id(
     runs: list[ServiceProcess] = []
 
     def service(run: int) -> ServiceProcess:
-        runs.append(ServiceProcess(config, tmp_path / f"service-{run}.log", env))
+        runs.append(ServiceProcess(config, env=env, log=tmp_path / f"service-{run}.log"))
         return runs[-1]
 
     with contextlib.ExitStack() as stack:
         nsd = stack.enter_context(NsdServer(tmp_path / "nsd", [zone], port=dns_free_port()))
         resolver = stack.enter_context(UdpSink())
-        config = tmp_path / "watchdog.toml"
-        config.write_text(
-            config_text(
-                state=state,
-                origin=zone.origin,
-                server=f"{nsd.address}:{nsd.port}",
-                anchor=zone.ds,
-                webhooks=[
-                    {
-                        "name": "ops",
-                        "kind": "generic",
-                        "url": f"http://127.0.0.1:{generic_port}/hook",
-                        "hmac_secret_env": HMAC_ENV,
-                    },
-                    {
-                        "name": "chat",
-                        "kind": "slack",
-                        "url": f"http://127.0.0.1:{slack_port}/hook",
-                        "min_severity": "warning",
-                    },
-                ],
-                interval=3600,
-                warn_before=WARN_BEFORE,
-                skew_max=SKEW_MAX,
-                resolver=resolver.port,
-            )
+        config = write_config(
+            tmp_path,
+            resolver.port,
+            [WatchedZone(zone.origin, zone.ds)],
+            servers=[f"{nsd.address}:{nsd.port}"],
+            settings={**EXPIRY_SETTINGS, "interval": "3600s"},
+            defaults=expiry_defaults(WARN_BEFORE, SKEW_MAX),
+            webhooks=[
+                {
+                    "name": "ops",
+                    "kind": "generic",
+                    "url": f"http://127.0.0.1:{generic_port}/hook",
+                    "hmac_secret_env": HMAC_ENV,
+                },
+                {
+                    "name": "chat",
+                    "kind": "slack",
+                    "url": f"http://127.0.0.1:{slack_port}/hook",
+                    "min_severity": "warning",
+                },
+            ],
         )
         predicted = predict(zone, config, env)
 
@@ -155,7 +145,7 @@ def test_crash_and_receiver_outage_deliver_every_event_under_one_id(
                 alive=first.died,
             )
             assert first.kill() == -signal.SIGKILL
-        assert any(e.get("event") == "delivery_failed" for e in first.log_events())
+        assert first.events("delivery_failed")
 
         # 2. Receivers up; the generic one holds its first request; SIGKILL while it is held.
         generic = stack.enter_context(Receiver([Reply(hold=True)], port=generic_port))
@@ -191,7 +181,7 @@ def test_crash_and_receiver_outage_deliver_every_event_under_one_id(
 
         with service(3) as third:
             wait_until(all_arrived, deadline=time.time() + 20, what="every event", alive=third.died)
-            assert third.terminate() == 0, third.log.read_text()[-3000:]
+            assert third.stop() == 0, third.log.read_text()[-3000:]
         resolver_queries = resolver.received()
     generic_requests, slack_requests = _whole(generic.requests), _whole(slack.requests)
     cut_off = len(generic.requests) + len(slack.requests) - len(generic_requests + slack_requests)
@@ -201,7 +191,7 @@ def test_crash_and_receiver_outage_deliver_every_event_under_one_id(
     # Each transition under exactly one id, and every id is one of the four transitions.
     by_id: dict[str, Transition] = {}
     for request in generic_requests:
-        body = _body(request)
+        body = json_body(request)
         assert request.headers[EVENT_HEADER] == body["id"]
         previous = by_id.setdefault(body["id"], Transition.of(body))
         assert previous == Transition.of(body)
@@ -217,7 +207,7 @@ def test_crash_and_receiver_outage_deliver_every_event_under_one_id(
     slack_ids = {r.headers[EVENT_HEADER] for r in slack_requests}
     assert slack_ids == set(by_id)
     for request in slack_requests:
-        assert request.headers[EVENT_HEADER] in json.dumps(_body(request)["blocks"])
+        assert request.headers[EVENT_HEADER] in json.dumps(json_body(request)["blocks"])
 
     # At-least-once: the request cut off by SIGKILL came again, byte for byte, same id; any
     # other repeat is also the same bytes under the same id.
@@ -272,26 +262,18 @@ class _FailingStore(Store):
 async def test_failed_state_write_is_retried_and_loses_no_event(tmp_path: Path) -> None:
     """When the state file cannot be written, the zone stays scheduled and its event is not
     marked as announced: the next check stores and delivers it (once)."""
-    origin = "statefail.test."
-    keys = make_keys()
-    now = int(time.time())
-    zone = sign_zone(origin, DEMO_RECORDS, keys, now - 600, now + 3000)
-    anchor = [f"{origin} IN DS {ds}" for ds in ds_records(keys, origin)]
-    async with AuthServer([zone]) as server:
+    zone = signed("statefail.test.", expires_in=3000, lifetime=3600)
+    async with AuthServer([zone.zone]) as server:
         with Receiver() as receiver, UdpSink() as resolver:
-            config_path = tmp_path / "watchdog.toml"
-            config_path.write_text(
-                config_text(
-                    state=tmp_path / "state.sqlite3",
-                    origin=origin,
-                    server=f"127.0.0.1:{server.port}",
-                    anchor=anchor,
-                    webhooks=[{"name": "ops", "kind": "generic", "url": receiver.url()}],
-                    interval=2,
-                    warn_before=7200,  # already inside the warning window: an event at once
-                    skew_max=SKEW_MAX,
-                    resolver=resolver.port,
-                )
+            config_path = write_config(
+                tmp_path,
+                resolver.port,
+                [zone],
+                servers=[f"127.0.0.1:{server.port}"],
+                settings={**EXPIRY_SETTINGS, "interval": "2s"},
+                # already inside the warning window: an event at once
+                defaults=expiry_defaults(warn_before=7200, skew_max=SKEW_MAX),
+                webhooks=[{"name": "ops", "kind": "generic", "url": receiver.url()}],
             )
             with _FailingStore(tmp_path / "state.sqlite3", failures=1) as store:
                 service = Service(load_config(config_path), store, redactor=Redactor())
@@ -304,5 +286,5 @@ async def test_failed_state_write_is_retried_and_loses_no_event(tmp_path: Path) 
                     status = await asyncio.wait_for(task, 30)
             assert store.injected == 1
     assert status == 0
-    bodies = [_body(r) for r in receiver.requests]
+    bodies = [json_body(r) for r in receiver.requests]
     assert [Transition.of(b) for b in bodies] == [LIFECYCLE[0]]

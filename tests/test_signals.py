@@ -196,7 +196,7 @@ def test_sigterm_cuts_a_slow_delivery_off_within_the_bound(
             dns_server.port,
             [zones[_WARN]],
             webhook_url=receiver.url(),
-            watchdog_extra='delivery_timeout = "2m"',
+            settings={"delivery_timeout": "2m"},
         )
         with ServiceProcess(config) as service:
             receiver.wait_for(1, timeout=15)

@@ -20,7 +20,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from lab import ZoneKeys, make_signed_zone, make_unsigned_zone, make_zone_keys  # noqa: E402
+from lab import (  # noqa: E402
+    ZoneKeys,
+    make_signed_zone,
+    make_unsigned_zone,
+    make_zone_keys,
+    tamper_soa,
+)
 
 ZONES = HERE / "zones"
 
@@ -50,20 +56,6 @@ def _keys(work: Path, origin: str, new: bool) -> ZoneKeys:
     return ZoneKeys(origin, "ECDSAP256SHA256", ZONES / ksk, ZONES / zsk)
 
 
-def _tamper_soa(path: Path) -> None:
-    """Change the SOA refresh after signing, so its RRSIG no longer verifies (bogus)."""
-    lines = path.read_text().splitlines()
-    for i, line in enumerate(lines):
-        fields = line.split()
-        if len(fields) > 3 and fields[3] == "SOA":
-            fields[-4] = str(int(fields[-4]) + 1)
-            lines[i] = "\t".join(fields)
-            break
-    else:
-        raise SystemExit(f"{path}: no SOA line")
-    path.write_text("\n".join(lines) + "\n")
-
-
 def main() -> None:
     new = "--new-keys" in sys.argv[1:]
     ZONES.mkdir(exist_ok=True)
@@ -85,7 +77,7 @@ def main() -> None:
                 serial=serial,
             )
             shutil.copy(zone.zone_file, ZONES / name)
-        _tamper_soa(ZONES / "bogus.test.signed")
+        tamper_soa(ZONES / "bogus.test.signed")  # bogus: its SOA RRSIG no longer verifies
         unsigned = make_unsigned_zone(work, "unsigned.test.")
         shutil.copy(unsigned.zone_file, ZONES / "unsigned.test.zone")
         parent = make_unsigned_zone(

@@ -11,12 +11,14 @@ Zones (lab.zones):
                      nsec3=False, optout=False, records=(), signer="ldns", keys=None,
                      serial=1) -> SignedZone
     make_unsigned_zone(workdir, origin, *, records=(), serial=1) -> UnsignedZone
+    tamper_soa(zone_file)  # bump the signed SOA's refresh: its RRSIG no longer verifies
 Authoritative server (lab.servers):
     NsdServer(workdir, zones, *, address="127.0.0.1", port=None)  # context manager, .start()
         .address, .port, .stop(), .log_text()
 Validators (lab.validators), each Validator(workdir, *, zones, trust_anchors, upstream,
 fake_now=None, settings=ValidatorSettings(), address="127.0.0.1", port=None):
     Unbound, Named (Clock.FROZEN: fake_now freezes libfaketime at that second)
+        Unbound(..., stub=True): the zones as stub-zones on upstream, not forward-zones
     Kresd, PdnsRecursor (Clock.SHIFTED: real clock; shift the signature dates instead)
     .version(), .clock_reading(qname) -> ClockReading(second, line)
 Queries (lab.dnsquery), DO=1, EDNS 1232, TCP on truncation:
@@ -62,6 +64,7 @@ from .zones import (
     make_zone_keys,
     parse_ds,
     signzone_date,
+    tamper_soa,
 )
 
 __all__ = [
@@ -98,4 +101,5 @@ __all__ = [
     "parse_ds",
     "query",
     "signzone_date",
+    "tamper_soa",
 ]

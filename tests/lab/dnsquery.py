@@ -85,7 +85,6 @@ def answers(
     name: str,
     rtype: str | dns.rdatatype.RdataType,
     *,
-    recursion_desired: bool = True,
     rdclass: dns.rdataclass.RdataClass = dns.rdataclass.IN,
     timeout: float = 0.2,
 ) -> bool:
@@ -95,15 +94,7 @@ def answers(
     unconnected UDP socket never sees the ICMP port-unreachable); callers poll.
     """
     try:
-        ask(
-            address,
-            port,
-            name,
-            rtype,
-            recursion_desired=recursion_desired,
-            rdclass=rdclass,
-            timeout=timeout,
-        )
+        ask(address, port, name, rtype, rdclass=rdclass, timeout=timeout)
     except (dns.exception.DNSException, OSError):
         return False
     return True

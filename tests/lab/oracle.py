@@ -80,17 +80,7 @@ def observe(
             signer=signer,
         )
         with ExitStack() as stack:
-            nsd = stack.enter_context(NsdServer(workdir / "nsd", [zone]))
-            resolver = stack.enter_context(
-                validator(
-                    workdir / validator.name,
-                    zones=[zone.origin],
-                    trust_anchors=zone.ds,
-                    upstream=(nsd.address, nsd.port),
-                    fake_now=at,
-                    settings=settings,
-                )
-            )
+            resolver = _serve(stack, validator, workdir, zone, settings, fake_now=at)
             answer = _ask(resolver, qname, rtype)
             reading = resolver.clock_reading(qname)
             log = resolver.log_text()
@@ -135,16 +125,7 @@ def _observe_shifted(
             signer=signer,
         )
         with ExitStack() as stack:
-            nsd = stack.enter_context(NsdServer(rundir / "nsd", [zone]))
-            resolver = stack.enter_context(
-                validator(
-                    rundir / validator.name,
-                    zones=[zone.origin],
-                    trust_anchors=zone.ds,
-                    upstream=(nsd.address, nsd.port),
-                    settings=settings,
-                )
-            )
+            resolver = _serve(stack, validator, rundir, zone, settings)
             if time.time() >= second:
                 misses.append(f"start-up ran past second {second} (lead {lead} s)")
                 lead *= 2
@@ -166,6 +147,29 @@ def _observe_shifted(
         evidence = f"{reading.line} [signature dates shifted by {shift:+d} s]"
         return Observation(validator.version(), at, answer, validator.CLOCK, evidence, zone, log)
     raise LabError(f"{validator.name}: no run fitted inside one real second: {'; '.join(misses)}")
+
+
+def _serve(
+    stack: ExitStack,
+    validator: type[Validator],
+    workdir: Path,
+    zone: SignedZone,
+    settings: ValidatorSettings,
+    fake_now: int | None = None,
+) -> Validator:
+    """NSD serving ``zone`` and a fresh ``validator`` that trusts only its DS; ``stack`` stops
+    both."""
+    nsd = stack.enter_context(NsdServer(workdir / "nsd", [zone]))
+    return stack.enter_context(
+        validator(
+            workdir / validator.name,
+            zones=[zone.origin],
+            trust_anchors=zone.ds,
+            upstream=(nsd.address, nsd.port),
+            fake_now=fake_now,
+            settings=settings,
+        )
+    )
 
 
 def _ask(resolver: Validator, qname: str, rtype: str) -> ValidatorAnswer:

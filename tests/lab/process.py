@@ -26,6 +26,7 @@ __all__ = [
     "StartupError",
     "ToolError",
     "binary",
+    "die_with_parent",
     "free_port",
     "run_tool",
     "wait_until",
@@ -164,7 +165,7 @@ class Daemon:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent,
+                    preexec_fn=die_with_parent,
                 )
             try:
                 wait_until(self._up, timeout=self.start_timeout, what=f"{self.name} to answer")
@@ -257,10 +258,11 @@ def _udp_bound(address: str, port: int) -> bool:
     return any(line.split()[1] == wanted for line in table.splitlines()[1:] if line.strip())
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL it if the test process dies.
+def die_with_parent() -> None:
+    """In the child before exec (``preexec_fn``): SIGKILL it if the test process dies.
 
     Daemons run in their own session, so a CI timeout that kills the test run's process group
-    would not reach them; this does, even when no finally block gets to run.
+    would not reach them; this does, even when no finally block gets to run. The parent is the
+    thread that started the child: start children from the main thread.
     """
     _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -3,6 +3,8 @@
 Each one listens on a free loopback port, trusts ONLY the DS records it is given (no root
 anchor), forwards the given zones to one upstream (an NsdServer) and has root hints pointing at
 127.0.0.1, so it never contacts anything outside loopback. Each starts with an empty cache.
+Unbound can also take the upstream as a stub-zone (``stub=True``): it then iterates from it as
+from a parent's authoritative server, following its delegations.
 
 Clocks: ``CLOCK`` says how a validator is put at a chosen second (see lab.clock). Unbound and
 named take ``fake_now`` (a frozen libfaketime clock); kresd and pdns-recursor run on the real
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import dns.name
 import dns.rdataclass
@@ -79,6 +81,8 @@ class Validator(Daemon):
     PRODUCT: ClassVar[str]
     VERSION_COMMAND: ClassVar[tuple[str, ...]]
     VERSION_PATTERN: ClassVar[str]  # its first group is the version
+    # A logged query; its groups are the epoch second and the name, unless _clock_lines says.
+    _QUERY_LINE: ClassVar[re.Pattern[str]]
 
     def __init__(
         self,
@@ -122,7 +126,10 @@ class Validator(Daemon):
 
     def _clock_lines(self) -> list[tuple[int, str, str]]:
         """(second, query name, line) for every query the validator logged."""
-        raise NotImplementedError
+        return [
+            (int(match[1]), match[2], match[0])
+            for match in self._QUERY_LINE.finditer(self.log_text())
+        ]
 
     def _ready(self) -> bool:
         # A CHAOS query needs no recursion, so it leaves the cache empty; any answer will do.
@@ -148,7 +155,13 @@ class Validator(Daemon):
 
 
 class Unbound(Validator):
-    """unbound -d, logging every query with its epoch timestamp (frozen clock when faked)."""
+    """unbound -d, logging every query with its epoch timestamp (frozen clock when faked).
+
+    ``stub=True`` declares the zones as stub-zones on ``upstream`` rather than forward-zones:
+    Unbound treats it as the zones' authoritative server and follows its referrals (to child
+    servers on other loopback addresses). With no ``trust_anchors`` it fetches DNSSEC data and
+    judges none, for a client that validates itself.
+    """
 
     name = "unbound"
     CLOCK = Clock.FROZEN
@@ -157,6 +170,10 @@ class Unbound(Validator):
     VERSION_COMMAND = ("unbound", "-V")
     VERSION_PATTERN = r"Version (\S+)"
     _QUERY_LINE = re.compile(r"^\[(\d+)\] unbound\[[\d:]+\] info: \S+ (\S+) \S+ IN$", re.M)
+
+    def __init__(self, workdir: Path, *, stub: bool = False, **options: Any) -> None:
+        super().__init__(workdir, **options)
+        self.stub = stub
 
     def _prepare(self, port: int) -> list[str]:
         config = self.workdir / "unbound.conf"
@@ -192,9 +209,10 @@ class Unbound(Validator):
         # RFC 6761 names (test., invalid., ...) are built-in local zones in unbound.
         lines += [f'  local-zone: "{zone}" transparent' for zone in self.zones]
         lines += ["remote-control:", "  control-enable: no"]
+        kind = "stub" if self.stub else "forward"
         for zone in self.zones:
-            lines += ["forward-zone:", f'  name: "{zone}"']
-            lines += [f"  forward-addr: {self._upstream_text('@')}"]
+            lines += [f"{kind}-zone:", f'  name: "{zone}"']
+            lines += [f"  {kind}-addr: {self._upstream_text('@')}"]
         config.write_text("\n".join(lines) + "\n")
         return [binary("unbound"), "-d", "-c", str(config)]
 
@@ -202,12 +220,6 @@ class Unbound(Validator):
         if self.fake_now is None:
             return super()._environment()
         return faketime_environment(self.fake_now)
-
-    def _clock_lines(self) -> list[tuple[int, str, str]]:
-        return [
-            (int(match[1]), match[2], match[0])
-            for match in self._QUERY_LINE.finditer(self.log_text())
-        ]
 
 
 class Named(Validator):
@@ -329,12 +341,6 @@ class Kresd(Validator):
         ]
         config.write_text("\n".join(lines) + "\n")
         return [binary("kresd"), "-n", "-c", str(config), str(self._rundir)]
-
-    def _clock_lines(self) -> list[tuple[int, str, str]]:
-        return [
-            (int(match[1]), match[2], match[0])
-            for match in self._QUERY_LINE.finditer(self.log_text())
-        ]
 
 
 class PdnsRecursor(Validator):

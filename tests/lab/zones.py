@@ -22,7 +22,7 @@ import dns.rdtypes.ANY.DS
 import dns.rdtypes.ANY.RRSIG
 import dns.zone
 
-from .process import ToolError, run_tool
+from .process import LabError, ToolError, run_tool
 
 __all__ = [
     "ALGORITHMS",
@@ -35,6 +35,7 @@ __all__ = [
     "make_zone_keys",
     "parse_ds",
     "signzone_date",
+    "tamper_soa",
 ]
 
 # DNSSEC algorithm numbers (IANA "DNS Security Algorithm Numbers"), by the names the tools use.
@@ -203,6 +204,20 @@ def make_signed_zone(
         signer=signer,
         serial=serial,
     )
+
+
+def tamper_soa(zone_file: Path) -> None:
+    """Change the signed SOA's refresh field, so its RRSIG no longer verifies (bogus)."""
+    lines = zone_file.read_text().splitlines()
+    for i, line in enumerate(lines):
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == "SOA":
+            fields[-4] = str(int(fields[-4]) + 1)
+            lines[i] = "\t".join(fields)
+            break
+    else:
+        raise LabError(f"{zone_file}: no SOA line to tamper with")
+    zone_file.write_text("\n".join(lines) + "\n")
 
 
 def _sign_with_ldns(
