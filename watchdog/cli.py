@@ -260,7 +260,7 @@ def _jobs(args: argparse.Namespace) -> tuple[list[_Job], Config | None]:
         try:
             config = load_config(Path(args.config))
         except ConfigError as exc:
-            raise InvalidValueError(f"--config {exc}") from None
+            raise ConfigError(exc.problems, source=f"--config {exc.source}") from None
         wanted = set(names)
         for zone in config.zones:
             if not wanted or zone.name in wanted:
@@ -407,10 +407,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(argv)
     except _UsageError as exc:
-        print(f"dnssec-watchdog: {_printable(str(exc))}", file=sys.stderr)
+        print(f"dnssec-watchdog: {_error_text(exc)}", file=sys.stderr)
         return EX_USAGE if serving else EXIT_UNKNOWN
     except WatchdogError as exc:
-        print(f"dnssec-watchdog: {_printable(str(exc))}", file=sys.stderr)
+        print(f"dnssec-watchdog: {_error_text(exc)}", file=sys.stderr)
         return EX_CONFIG if serving and isinstance(exc, ConfigError) else EXIT_UNKNOWN
     except KeyboardInterrupt:
         return 130
@@ -426,20 +426,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNKNOWN
 
 
-_LIST_BREAK = "\n  - "  # how ConfigError lists its problems, one a line
+def _printable(text: str) -> str:
+    """``text`` with every character that is not printable (a newline, a terminal escape, an
+    undecodable byte from the shell) escaped: a value quoted in an error cannot break it into
+    several lines or drive the terminal."""
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
 
 
-def _printable(message: str) -> str:
-    """An error with the values it quotes made harmless: a character that is not printable
-    (a newline, a terminal escape, an undecodable byte from the shell) is shown escaped, so
-    one error stays one line; only a ConfigError's list keeps one problem a line."""
-
-    def escape(part: str) -> str:
-        return "".join(
-            c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in part
-        )
-
-    return _LIST_BREAK.join(escape(part) for part in message.split(_LIST_BREAK))
+def _error_text(exc: WatchdogError) -> str:
+    """One line per error; a configuration with several problems lists them one a line."""
+    if isinstance(exc, ConfigError) and len(exc.problems) > 1:
+        where = f"{exc.source}: " if exc.source else ""
+        listed = "".join(f"\n  - {_printable(p)}" for p in exc.problems)
+        return f"{_printable(where)}{len(exc.problems)} problems:{listed}"
+    return _printable(str(exc))
 
 
 if __name__ == "__main__":
