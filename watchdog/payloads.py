@@ -9,8 +9,6 @@ replays expect (the same scheme as Stripe's ``Stripe-Signature``: ``t=<unix>,v1=
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from typing import Any, Literal
 from .alerts import AlertEvent, Condition, EventDeadlines, EventKind, SignatureRef
 from .errors import InvalidValueError
 from .findings import Severity
+from .signing import SIGNATURE_HEADER, sign, signature_headers, verify_signature
 from .timeutil import format_duration, rfc3339
 
 __all__ = [
@@ -39,7 +38,6 @@ __all__ = [
 
 SCHEMA_VERSION = 1  # watchdog/schemas/event-v1.json
 EVENT_HEADER = "X-DNSSEC-Watchdog-Event"
-SIGNATURE_HEADER = "X-DNSSEC-Watchdog-Signature"
 WebhookKind = Literal["generic", "slack"]
 
 # Slack Block Kit limits (docs.slack.dev/reference/block-kit/blocks: header, section, context).
@@ -81,55 +79,6 @@ def render(
 def encode(body: dict[str, Any]) -> bytes:
     """Compact UTF-8 JSON; the same event always gives the same bytes."""
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-# --- HMAC ------------------------------------------------------------------------------------
-
-
-def _mac(body: bytes, secret: bytes, timestamp: int) -> str:
-    return hmac.new(secret, b"%d." % timestamp + body, hashlib.sha256).hexdigest()
-
-
-def sign(body: bytes, secret: bytes, timestamp: int) -> str:
-    """The signature header value ``t=<timestamp>,v1=<hex HMAC-SHA256 of f"{t}.{body}">``."""
-    if not secret:
-        raise InvalidValueError("the webhook secret is empty; set a non-empty secret or none")
-    if isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp < 0:
-        raise InvalidValueError(f"signature timestamp must be Unix seconds, not {timestamp!r}")
-    return f"t={timestamp},v1={_mac(body, secret, timestamp)}"
-
-
-def signature_headers(body: bytes, secret: bytes, timestamp: int) -> dict[str, str]:
-    """The headers that sign ``body`` at send time ``timestamp``."""
-    return {SIGNATURE_HEADER: sign(body, secret, timestamp)}
-
-
-def verify_signature(
-    header: str, body: bytes, secret: bytes, now: int, tolerance: int = 300
-) -> bool:
-    """The receiver's check: a ``v1`` matches and ``t`` is within ``tolerance`` s of ``now``.
-
-    Several ``v1`` values are accepted (a sender rotating secrets may sign with both); unknown
-    schemes are ignored; anything malformed is simply False, never an exception.
-    """
-    timestamp: int | None = None
-    candidates: list[bytes] = []
-    for part in header.split(","):
-        key, sep, value = part.strip().partition("=")
-        if not sep:
-            return False
-        if key == "t":
-            if timestamp is not None or not (value.isascii() and value.isdigit()):
-                return False
-            if len(value) > 20:
-                return False
-            timestamp = int(value)
-        elif key == "v1":
-            candidates.append(value.encode("utf-8", "replace"))
-    if timestamp is None or not candidates or not secret or abs(now - timestamp) > tolerance:
-        return False
-    expected = _mac(body, secret, timestamp).encode("ascii")
-    return any(hmac.compare_digest(expected, c) for c in candidates)
 
 
 # --- words -----------------------------------------------------------------------------------
