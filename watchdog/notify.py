@@ -29,7 +29,6 @@ on SQLite.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import os
 import random
 import re
@@ -44,6 +43,7 @@ import httpx
 import structlog
 
 from .errors import InvalidValueError, StateError
+from .retry import Outcome, RetryPolicy, backoff_delay, classify, parse_retry_after
 from .store import DeliveryStatus, OutboxEntry, Store
 
 __all__ = [
@@ -100,22 +100,6 @@ class WebhookTarget:
 
 
 @dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Backoff base and cap, and the age (since enqueue) after which delivery gives up, in s."""
-
-    base: float = 5.0
-    cap: float = 600.0
-    give_up_after: float = 86400.0
-
-    def __post_init__(self) -> None:
-        if not 0 < self.base <= self.cap or self.give_up_after <= 0:
-            raise InvalidValueError(
-                f"retry policy: need 0 < base <= cap and give_up_after > 0, got base={self.base}, "
-                f"cap={self.cap}, give_up_after={self.give_up_after}"
-            )
-
-
-@dataclass(frozen=True, slots=True)
 class Timeouts:
     """httpx timeouts, in seconds, for one attempt."""
 
@@ -135,42 +119,12 @@ class NotifierStats:
     gave_up: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    status: int | None
-    error: str | None = None
-    retry_after: float | None = None
-    receiver_unwell: bool = False
-
-
 class _Lane:
     def __init__(self, target: WebhookTarget) -> None:
         self.target = target
         self.lock = asyncio.Lock()
         self.wakeup = asyncio.Event()
         self.paused_until = 0.0
-
-
-def backoff_delay(failures: int, policy: RetryPolicy, rng: random.Random) -> float:
-    """Full-jitter delay after the ``failures``-th consecutive failure of an entry."""
-    ceiling = min(policy.cap, policy.base * 2.0 ** min(failures - 1, 60))
-    return rng.uniform(0.0, ceiling)
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After value (delay-seconds or HTTP-date); None if unusable."""
-    if value is None:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(int(text))
-    try:
-        moment = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:  # RFC 9110 5.6.7: HTTP-date is always UTC
-        return None
-    return max(0.0, moment.timestamp() - now)
 
 
 class Notifier:
@@ -396,14 +350,14 @@ class Notifier:
             age=round(now - entry.created_at),
         )
 
-    async def _post(self, target: WebhookTarget, entry: OutboxEntry, now: float) -> _Outcome:
+    async def _post(self, target: WebhookTarget, entry: OutboxEntry, now: float) -> Outcome:
         headers = dict(entry.headers)
         if target.hmac_secret is not None and self._sign is not None:
             try:
                 signed = dict(self._sign(entry.body, target.hmac_secret, int(now)))
             except Exception as exc:
                 # The message could quote the secret: keep the type only.
-                return _Outcome(None, f"signing failed ({type(exc).__name__})")
+                return Outcome(None, f"signing failed ({type(exc).__name__})")
             # Replace, whatever its case, a signature stored with the entry: it is stale.
             replaced = {name.lower() for name in signed}
             headers = {k: v for k, v in headers.items() if k.lower() not in replaced} | signed
@@ -413,15 +367,15 @@ class Notifier:
                 asyncio.timeout(self._attempt_limit),
                 client.stream("POST", target.url, content=entry.body, headers=headers) as response,
             ):
-                return _classify(response.status_code, response.headers, self._clock())
+                return classify(response.status_code, response.headers, self._clock())
         except TimeoutError:
             limit = f"{self._attempt_limit:g}"
             error = f"attempt timeout: no complete answer within {limit} s"
-            return _Outcome(None, error, receiver_unwell=True)
+            return Outcome(None, error, receiver_unwell=True)
         except httpx.HTTPError as exc:
-            return _Outcome(None, _describe(exc, target.url), receiver_unwell=True)
+            return Outcome(None, _describe(exc, target.url), receiver_unwell=True)
         except UnicodeError:  # a stored header httpx cannot encode: this entry's problem only
-            return _Outcome(None, "request headers are not encodable")
+            return Outcome(None, "request headers are not encodable")
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -432,19 +386,6 @@ class Notifier:
 
     async def _call(self, func: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         return await asyncio.to_thread(func, *args, **kwargs)
-
-
-def _classify(status: int, headers: Mapping[str, str], now: float) -> _Outcome:
-    if 200 <= status < 300:
-        return _Outcome(status)
-    if 300 <= status < 400:
-        # Never followed: a redirect could lead the signed body anywhere, even another host.
-        return _Outcome(status, f"redirect not followed (HTTP {status})", receiver_unwell=True)
-    retry_after = None
-    if status in (429, 503):
-        retry_after = parse_retry_after(headers.get("retry-after"), now)
-    unwell = status >= 500 or status in (408, 429)
-    return _Outcome(status, f"HTTP {status}", retry_after, receiver_unwell=unwell)
 
 
 _TRANSPORT_ERRORS: tuple[tuple[type[httpx.HTTPError], str], ...] = (
