@@ -44,6 +44,8 @@ __all__ = ["Collected", "assemble"]
 _DENIAL_TYPES = frozenset({dns.rdatatype.NSEC, dns.rdatatype.NSEC3})
 _RRSIG = dns.rdatatype.RRSIG
 _Pair = tuple[RRset, RRset | None]
+# One verification of an RRset: (id of the RRset, id of its RRSIGs, key bytes, no-key reason).
+_Checked = tuple[int, int, tuple[bytes, ...], str]
 
 
 @dataclass(slots=True)
@@ -239,8 +241,9 @@ def assemble(
             )
         )
     fallback = KeySet(key for rrset in served for key in rrset)
+    seen: dict[_Checked, RRsetObservation] = {}
     servers = tuple(
-        _server(c, apex, signed, trust, entries.get(id(c)), chain, fallback, verifier)
+        _server(c, apex, signed, trust, entries.get(id(c)), chain, fallback, verifier, seen)
         for c in collected
     )
     return ZoneObservation(
@@ -289,6 +292,7 @@ def _server(
     chain: ChainStatus,
     fallback: KeySet,
     verifier: SignatureVerifier,
+    seen: dict[_Checked, RRsetObservation],
 ) -> ServerObservation:
     problems = list(c.problems)
     address = c.server.address
@@ -340,20 +344,26 @@ def _server(
             if rrset.rdtype == dns.rdatatype.DNSKEY and trust is not None:
                 # RFC 4035 5.2: the DNSKEY RRset must be signed by a key the DS points at.
                 use, why = KeySet(entry or ()), f"not matched by {trust.source}"
-            signatures = verifier.observe(
-                rrset.name,
-                rrset.rdtype,
-                rrset.rdatas,
-                (r for r in rrsigs or () if isinstance(r, RRSIG)),
-                use,
-                signer=apex,
-                no_key_reason=why,
-            )
-            rrsets.append(
-                RRsetObservation(
-                    rrset.name.to_text(), dns.rdatatype.to_text(rrset.rdtype), rrset.ttl, signatures
+            # Servers that sent the same bytes share their decoded RRsets (dnsio's memo): what
+            # the first of them proved holds for the others, so it is verified once. The key
+            # names the very objects (all alive until assemble returns) and the keys' bytes.
+            checked = (id(rrset), id(rrsigs), use.fingerprint, why)
+            observed = seen.get(checked)
+            if observed is None:
+                signatures = verifier.observe(
+                    rrset.name,
+                    rrset.rdtype,
+                    rrset.rdatas,
+                    (r for r in rrsigs or () if isinstance(r, RRSIG)),
+                    use,
+                    signer=apex,
+                    no_key_reason=why,
                 )
-            )
+                owner = signatures[0].owner if signatures else rrset.name.to_text()
+                observed = seen[checked] = RRsetObservation(
+                    owner, dns.rdatatype.to_text(rrset.rdtype), rrset.ttl, signatures
+                )
+            rrsets.append(observed)
     return ServerObservation(
         address,
         c.server.name,

@@ -8,9 +8,10 @@ dns.dnssec.validate_rrsig compares raw 32-bit dates with the clock and cannot se
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -172,6 +173,18 @@ def signature_data(
 
     Raises ValueError when the owner and the RRSIG's labels field disagree (RFC 4035 5.3.1).
     """
+    return _signed_data(owner, rdtype, _canonical_rdatas(rdatas), rrsig)
+
+
+def _canonical_rdatas(rdatas: Iterable[dns.rdata.Rdata]) -> list[bytes]:
+    """The RRset's RDATA in canonical form and order, duplicates removed (RFC 4034 6.2, 6.3);
+    the same for every RRSIG over the set, so made once per set."""
+    return sorted({r.to_digestable() for r in rdatas})
+
+
+def _signed_data(
+    owner: dns.name.Name, rdtype: int, canonical: Sequence[bytes], rrsig: RRSIG
+) -> bytes:
     head = struct.pack(
         "!HBBIIIH",
         rrsig.type_covered,
@@ -194,7 +207,7 @@ def signature_data(
         "!HHI", rdtype, dns.rdataclass.IN, rrsig.original_ttl
     )
     parts = [head, rrsig.signer.to_digestable()]
-    for rdata in sorted({r.to_digestable() for r in rdatas}):
+    for rdata in canonical:
         parts += (fixed, struct.pack("!H", len(rdata)), rdata)
     return b"".join(parts)
 
@@ -204,12 +217,17 @@ class KeySet:
 
     def __init__(self, keys: Iterable[DNSKEY] = ()) -> None:
         self._keys: dict[tuple[int, int], list[tuple[DNSKEY, bytes]]] = {}
+        wires = []
         for key in keys:
             # RFC 4035 5.3.1: only zone keys (flag bit 7) of protocol 3 verify zone data.
             if key.flags & _ZONE_FLAG and key.protocol == 3:
                 wire = _dnskey_wire(key)
                 tag = _tag(wire) if key.algorithm != 1 else key_tag(key)
                 self._keys.setdefault((int(key.algorithm), tag), []).append((key, wire))
+                wires.append(wire)
+        # What the set holds, comparable and hashable: two sets with the same fingerprint
+        # verify every signature alike.
+        self.fingerprint: tuple[bytes, ...] = tuple(wires)
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._keys.values())
@@ -253,10 +271,12 @@ class SignatureVerifier:
         """
         owner_text = owner.to_text()
         rtype = dns.rdatatype.to_text(rdtype)
+        # Made on first need, once for all the set's RRSIGs (a DNSKEY set has one per key).
+        canonical = functools.cache(lambda: _canonical_rdatas(rdatas))
         result = []
         for rrsig in rrsigs:
-            verification, reason = self.verify(
-                owner, rdtype, rdatas, rrsig, keys, signer=signer, no_key_reason=no_key_reason
+            verification, reason = self._verify(
+                owner, rdtype, canonical, rrsig, keys, signer, no_key_reason
             )
             result.append(
                 SignatureObservation(
@@ -269,7 +289,11 @@ class SignatureVerifier:
                     original_ttl=rrsig.original_ttl,
                     verification=verification,
                     reason=reason,
-                    signer=rrsig.signer.to_text(),
+                    # The RRsets at the apex are signed by their own owner: the same labels
+                    # (case included) print the same.
+                    signer=owner_text
+                    if rrsig.signer.labels == owner.labels
+                    else rrsig.signer.to_text(),
                 )
             )
         return tuple(result)
@@ -286,6 +310,20 @@ class SignatureVerifier:
         no_key_reason: str = "",
     ) -> tuple[Verification, str]:
         """Check one RRSIG over the RRset (owner, rdtype, rdatas) against ``keys``."""
+        return self._verify(
+            owner, rdtype, lambda: _canonical_rdatas(rdatas), rrsig, keys, signer, no_key_reason
+        )
+
+    def _verify(
+        self,
+        owner: dns.name.Name,
+        rdtype: dns.rdatatype.RdataType,
+        canonical: Callable[[], Sequence[bytes]],
+        rrsig: RRSIG,
+        keys: KeySet,
+        signer: dns.name.Name,
+        no_key_reason: str,
+    ) -> tuple[Verification, str]:
         if rrsig.algorithm not in SUPPORTED_ALGORITHMS:
             return Verification.UNSUPPORTED_ALGORITHM, f"algorithm {rrsig.algorithm} is unknown"
         if rrsig.type_covered != rdtype:
@@ -297,7 +335,7 @@ class SignatureVerifier:
             why = no_key_reason or "no such key in the DNSKEY RRset"
             return Verification.NO_KEY, f"key {rrsig.key_tag} algorithm {rrsig.algorithm}: {why}"
         try:
-            data = signature_data(owner, rdtype, rdatas, rrsig)
+            data = _signed_data(owner, rdtype, canonical(), rrsig)
         except ValueError as exc:
             return Verification.BOGUS, str(exc)
         digest = hashlib.sha256(data)
