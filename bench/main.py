@@ -129,7 +129,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"port 53 is taken on {', '.join(busy)}: stop what serves there first")
     with BenchNsd(cache / "run" / "nsd", zones, biggest), BenchUnbound(cache / "run" / "unbound"):
         print(f"NSD serves {biggest} zones on {', '.join(SERVERS)} port 53", flush=True)
-        print("cycle throughput (Service._check: probe_many + assess + alerts + store)", flush=True)
+        print(
+            "cycle throughput (Service._check: probe_each + assess + alerts + store per chunk)",
+            flush=True,
+        )
         results["cycles"] = []
         for n in args.sizes:
             result = _cycle(cache, n, 3)

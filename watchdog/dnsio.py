@@ -228,9 +228,9 @@ async def _udp(wire: bytes, host: str, port: int, seconds: float) -> bytes:
     fresh socket per question gets a fresh random source port (RFC 5452 9.2).
 
     Written against the loop's reader callbacks rather than ``sock_recv`` under
-    ``asyncio.timeout``: a cycle sends some 80,000 of these, and the generic path cost a
-    third more CPU per question (a wrapper coroutine, a cancellation scope and its timer
-    handle, a reader registered and removed inside ``sock_recv``).
+    ``asyncio.timeout``: a cycle sends some 80,000 of these, and the generic path (a wrapper
+    coroutine, a cancellation scope that reschedules its timer, ``sock_recv``'s own reader
+    bookkeeping) cost ~15 % more CPU per question, ~70 against ~60 us with the kernel's share.
     """
     loop = asyncio.get_running_loop()
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -273,7 +273,8 @@ async def _tcp(wire: bytes, host: str, port: int, seconds: float) -> bytes:
     """The same question over TCP with its two-byte length prefix (RFC 1035 4.2.2); the whole
     exchange, from connecting to the last byte of the answer, within ``seconds``. The answer
     is checked and decoded as a datagram's is (``_parse``), not by dnspython's full message
-    parser: a truncated answer is a large one, and that parser cost ~1 ms more per answer."""
+    parser: with ``dns.asyncquery.tcp`` and that parser a truncated question cost twice the CPU
+    (~1.3 against ~0.6 ms, UDP attempt included)."""
     loop = asyncio.get_running_loop()
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:

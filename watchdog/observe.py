@@ -8,7 +8,8 @@ the engine's business).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import dns.name
@@ -219,13 +220,9 @@ def assemble(
         or parent.rrset is not None
         or not any(c.dnskey_absent for c in collected)
     )
-    entries = {
-        id(c): secure_entry_keys(c.dnskey, apex, trust.ds, trust.keys)
-        for c in collected
-        if trust is not None and c.dnskey is not None
-    }
+    indexes = _index_keys(collected, apex, trust)
     chain = ChainStatus.NOT_CHECKED
-    if trust is not None and any(entries.values()):
+    if trust is not None and any(i.entry for i in indexes.values()):
         chain = trust.kind
     elif trust is not None and any(c.dnskey is not None or c.dnskey_absent for c in collected):
         chain = ChainStatus.BROKEN
@@ -240,10 +237,11 @@ def assemble(
                 f"could not be checked against {trust.source}",
             )
         )
-    fallback = KeySet(key for rrset in served for key in rrset)
+    # Needed only for a server whose DNSKEY answer was lost.
+    fallback = functools.cache(lambda: KeySet(key for rrset in served for key in rrset))
     seen: dict[_Checked, RRsetObservation] = {}
     servers = tuple(
-        _server(c, apex, signed, trust, entries.get(id(c)), chain, fallback, verifier, seen)
+        _server(c, apex, signed, trust, indexes.get(id(c)), chain, fallback, verifier, seen)
         for c in collected
     )
     return ZoneObservation(
@@ -254,6 +252,38 @@ def assemble(
         signed=signed,
         problems=tuple(zone_problems),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyIndex:
+    """A served DNSKEY RRset, indexed: its zone keys, and the keys a DS or anchor points at."""
+
+    keys: KeySet
+    entry: list[DNSKEY] | None  # None without a DS or anchor to match against
+    entry_keys: KeySet
+
+
+def _index_keys(
+    collected: Sequence[Collected], apex: dns.name.Name, trust: _Trust | None
+) -> dict[int, _KeyIndex]:
+    """Per server (by id) that served a DNSKEY RRset, its index. Servers that served the same
+    keys share one: key tags and DS digests are computed once, not once per server."""
+    made: list[tuple[tuple[DNSKEY, ...], _KeyIndex]] = []
+    indexes = {}
+    for c in collected:
+        if c.dnskey is None:
+            continue
+        index = next((i for keys, i in made if keys == c.dnskey), None)
+        if index is None:
+            entry = (
+                secure_entry_keys(c.dnskey, apex, trust.ds, trust.keys)
+                if trust is not None
+                else None
+            )
+            index = _KeyIndex(KeySet(c.dnskey), entry, KeySet(entry or ()))
+            made.append((c.dnskey, index))
+        indexes[id(c)] = index
+    return indexes
 
 
 def _trust(
@@ -288,20 +318,21 @@ def _server(
     apex: dns.name.Name,
     signed: bool,
     trust: _Trust | None,
-    entry: list[DNSKEY] | None,
+    index: _KeyIndex | None,
     chain: ChainStatus,
-    fallback: KeySet,
+    fallback: Callable[[], KeySet],
     verifier: SignatureVerifier,
     seen: dict[_Checked, RRsetObservation],
 ) -> ServerObservation:
     problems = list(c.problems)
     address = c.server.address
-    keys, no_key = KeySet(c.dnskey or ()), ""
+    keys, no_key = index.keys if index is not None else KeySet(), ""
+    entry = index.entry if index is not None else None
     if c.dnskey is None:
-        if c.dnskey_failed and len(fallback):
+        if c.dnskey_failed and len(fallback()):
             # Its DNSKEY answer was lost, not absent: judge its signatures by the zone's keys
             # as the other servers serve them rather than calling a lost packet bogus.
-            keys, no_key = fallback, "not served by any server"
+            keys, no_key = fallback(), "not served by any server"
         elif c.dnskey_failed:
             no_key = "the DNSKEY query failed and no other server served one"
         else:
@@ -343,7 +374,8 @@ def _server(
             use, why = keys, no_key
             if rrset.rdtype == dns.rdatatype.DNSKEY and trust is not None:
                 # RFC 4035 5.2: the DNSKEY RRset must be signed by a key the DS points at.
-                use, why = KeySet(entry or ()), f"not matched by {trust.source}"
+                use = index.entry_keys if index is not None else KeySet()
+                why = f"not matched by {trust.source}"
             # Servers that sent the same bytes share their decoded RRsets (dnsio's memo): what
             # the first of them proved holds for the others, so it is verified once. The key
             # names the very objects (all alive until assemble returns) and the keys' bytes.
@@ -371,7 +403,7 @@ def _server(
         c.serial,
         tuple(rrsets),
         tuple(problems),
-        keys_unknown=c.dnskey is None and c.dnskey_failed and not len(fallback),
+        keys_unknown=c.dnskey is None and c.dnskey_failed and not len(fallback()),
     )
 
 

@@ -56,7 +56,13 @@ _ZONE_FLAG = 0x0100  # RFC 4034 2.1.1
 _DNSKEY_HEAD = struct.Struct("!HBB")  # flags, protocol, algorithm (RFC 4034 2.1)
 _DIGEST_NAMES = {1: "sha1", 2: "sha256", 4: "sha384"}  # DS digest types (RFC 4034, 4509, 6605)
 _REVOKE_FLAG = 0x0080  # RFC 5011 2.1
-_CACHE_LIMIT = 200_000
+# Verification outcomes (~170 bytes each): a miss costs a public-key operation (~80 us for
+# ECDSA P-256), and 10,000 zones keep ~50,000 signatures in use, so room for four times that.
+_OUTCOME_LIMIT = 200_000
+# Public key objects (~2 kB each in OpenSSL): needed only when an outcome is not cached, and
+# loading one again costs ~10 us, so a few thousand are plenty. (At 200,000, a year of key
+# rollovers at 10,000 zones could hold hundreds of MB.)
+_PUBLIC_KEY_LIMIT = 4096
 
 _V = TypeVar("_V")
 
@@ -346,7 +352,7 @@ class SignatureVerifier:
         outcome = self._outcomes.get(cache_key)
         if outcome is None:
             outcome = self._check(data, rrsig, candidates)
-            _remember(self._outcomes, cache_key, outcome)
+            _remember(self._outcomes, cache_key, outcome, _OUTCOME_LIMIT)
         return outcome
 
     def _check(
@@ -380,13 +386,13 @@ class SignatureVerifier:
                 public = f"unsupported: algorithm {key.algorithm} not available here"
             except (ValueError, TypeError, dns.exception.DNSException) as exc:
                 public = f"DNSKEY {key_tag(key)} holds an invalid public key ({exc})"
-            _remember(self._public, wire, public)
+            _remember(self._public, wire, public, _PUBLIC_KEY_LIMIT)
         return public
 
 
-def _remember(cache: dict[bytes, _V], key: bytes, value: _V) -> None:
-    if len(cache) >= _CACHE_LIMIT:
+def _remember(cache: dict[bytes, _V], key: bytes, value: _V, limit: int) -> None:
+    if len(cache) >= limit:
         # Drop the older half: dicts keep insertion order.
-        for stale in list(cache)[: _CACHE_LIMIT // 2]:
+        for stale in list(cache)[: limit // 2]:
             del cache[stale]
     cache[key] = value
