@@ -11,7 +11,7 @@ neither answered nor refused (ICMP port-unreachable would make it a fast connect
 not a timeout). By default each timing-out zone has a blackhole of its own, the worst case: the
 prober's "silent server" shortcut (a shared dead server fails the rest of its queue at once)
 never helps. Every cycle goes through the service's own batch path, as bench.cycle does:
-Service._check (probe_many, assess_zone, alert transitions, one SQLite commit per batch).
+Service._check (probe_each, assess_zone, alert transitions, one SQLite commit per chunk).
 
 Per cycle it prints wall time, RSS and open file descriptors of this process, and how many
 zones ended in each severity. The budget a cycle must end within is the service's interval
