@@ -42,7 +42,6 @@ EX_USAGE = 64  # sysexits: bad command line (service mode)
 EX_CONFIG = 78  # sysexits: bad configuration; RestartPreventExitStatus=78 in the unit
 
 _MAX_SECONDS = 2**31 - 1  # Unbound keeps val-sig-skew-* in an int; RRSIG times span 2^31 s
-_LABEL = re.compile(rb"[a-z0-9_/-]+")  # "/" for RFC 2317 classless reverse zones
 _ANCHOR_FILE = re.compile(r"@\S+\s*")  # "@ IN DS ..." are records at the apex, not a file
 
 _T = TypeVar("_T")
@@ -159,6 +158,8 @@ def parse_zone_name(text: str, where: str) -> str:
     import dns.exception
     import dns.name
 
+    from .config_values import bad_zone_label
+
     value = text.strip()
     if not value or any(c.isspace() for c in value):
         raise InvalidValueError(f'{where} "{text}": not a zone name (empty or with spaces)')
@@ -166,13 +167,12 @@ def parse_zone_name(text: str, where: str) -> str:
         name = dns.name.from_text(value).canonicalize()
     except (dns.exception.DNSException, UnicodeError, ValueError) as exc:
         raise InvalidValueError(f'{where} "{text}": not a zone name ({exc})') from None
-    for label in name.labels:
-        if label and not _LABEL.fullmatch(label):
-            shown = label.decode("ascii", "backslashreplace")
-            raise InvalidValueError(
-                f'{where} "{text}": the label "{shown}" is not a zone name label '
-                '(letters, digits, "-", "_")'
-            )
+    shown = bad_zone_label(name)
+    if shown is not None:
+        raise InvalidValueError(
+            f'{where} "{text}": the label "{shown}" is not a zone name label '
+            '(letters, digits, "-", "_")'
+        )
     return name.to_text()
 
 

@@ -20,15 +20,16 @@ import dns.rdatatype
 import dns.zonefile
 
 from .assess import WarnBefore
+from .discovery import parse_server
 from .errors import InvalidValueError
 from .timeutil import format_duration, parse_duration
 from .verify import parse_trust_anchor
 
-__all__: list[str] = []  # internal: used by watchdog.config only
+__all__ = ["bad_zone_label"]  # the rest is internal to watchdog.config
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_LABEL = re.compile(rb"[a-z0-9_/-]+|\*")
+_LABEL = re.compile(rb"[a-z0-9_/-]+")  # "/" for RFC 2317 classless reverse zones
 
 
 def _join(path: str, key: object) -> str:
@@ -162,18 +163,27 @@ def _dns_name(text: str, origin: dns.name.Name) -> dns.name.Name:
         raise InvalidValueError(f"{_quote(text)} is not a valid DNS name: {exc}") from None
 
 
+def bad_zone_label(name: dns.name.Name) -> str | None:
+    """The first label of a canonical zone name outside letters, digits, "-", "_" (and "/",
+    RFC 2317 classless reverse zones), for display; None when every label fits. Used by the
+    config and by ``--check`` alike, so both accept the same zone names."""
+    for label in name.labels:
+        if label and not _LABEL.fullmatch(label):
+            return label.decode("ascii", "backslashreplace")
+    return None
+
+
 def _zone_name(value: object) -> str:
     text = _string(value).strip()
     if not text:
         raise InvalidValueError('is empty; use a zone name such as "example.com"')
     name = _dns_name(text, dns.name.root).canonicalize()
-    for label in name.labels:
-        if label and (label == b"*" or not _LABEL.fullmatch(label)):
-            shown = label.decode("ascii", "backslashreplace")
-            raise InvalidValueError(
-                f'{_quote(text)}: the label "{shown}" is not a zone name '
-                'label (letters, digits, "-", "_")'
-            )
+    shown = bad_zone_label(name)
+    if shown is not None:
+        raise InvalidValueError(
+            f'{_quote(text)}: the label "{shown}" is not a zone name label '
+            '(letters, digits, "-", "_")'
+        )
     return name.to_text()
 
 
@@ -194,50 +204,30 @@ def _glob_pattern(text: str) -> str:
     return text if text.endswith((".", "*")) else text + "."
 
 
-def _split_server(text: str) -> tuple[str, str, bool] | None:
-    """(host, port, bracketed) of "host", "host:port", "[v6]", "[v6]:port" or a bare v6."""
-    if text.startswith("["):
-        match = re.fullmatch(r"\[([^\[\]]+)\](?::(.*))?", text)
-        if not match:
-            return None
-        return match[1], "53" if match[2] is None else match[2], True
-    if text.count(":") >= 2:  # a bare IPv6 address cannot carry a port
-        return text, "53", False
-    host, colon, port = text.partition(":")
-    return host, port if colon else "53", False
-
-
 def _server(value: object, ip_only: bool = False) -> tuple[str, int]:
-    """(host, port) with the IP address in canonical form or the host name in lower case."""
+    """(host, port) with the IP address in canonical form or the host name in lower case.
+
+    The prober's own parser decides the syntax, so what loads here is what it accepts; the config
+    adds two rules of its own on top.
+    """
     text = _string(value).strip()
     if ip_only:
         examples = '"system", "192.0.2.53" or "[2001:db8::53]:53"'
     else:
         examples = '"192.0.2.1", "ns1.example:5353" or "[2001:db8::1]:53"'
     bad = InvalidValueError(f"{_quote(text)} is not a server address; use {examples}")
-    parts = _split_server(text)
-    if parts is None:
-        raise bad
-    host, port, bracketed = parts
-    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
-        raise bad
     try:
-        address = ipaddress.ip_address(host)
+        host, port = parse_server(text)
+    except InvalidValueError:
+        raise bad from None
+    try:
+        ipaddress.ip_address(host)
     except ValueError:
         # Host names are for zone servers only (the resolver must be reachable without one);
         # an all-numeric name is a mistyped IPv4 address, not a host.
-        if ip_only or bracketed or not host or re.fullmatch(r"[\d.]+", host):
+        if ip_only or re.fullmatch(r"[\d.]+", host):
             raise bad from None
-        try:
-            name = _zone_name(host)
-        except InvalidValueError:
-            raise bad from None
-        if name == ".":
-            raise bad from None
-        return name.rstrip("."), int(port)
-    if bracketed and address.version != 6:
-        raise bad
-    return str(address), int(port)
+    return host, port
 
 
 def _zone_server(value: object) -> str:
