@@ -32,6 +32,7 @@ from watchdog.logsetup import Redactor, configure_logging
 from watchdog.probe import Prober
 from watchdog.service import Service
 from watchdog.store import Store
+from watchdog.workers import ProbePool, tune_gc
 
 from .gen import SERVERS, ensure_zones
 from .servers import PORT, RESOLVER
@@ -69,14 +70,45 @@ def write_config(
     path.write_text("\n".join(lines) + "\n")
 
 
-def memory() -> dict[str, float]:
-    """This process's resident set now and at its peak, in MB (Linux /proc)."""
+def memory(pids: list[int] | None = None) -> dict[str, float]:
+    """Resident set now and at its peak of this process, in MB (Linux /proc); with worker
+    ``pids``, also the sums over this process and its workers (RSS counts the pages they
+    share once per process; PSS splits them)."""
+    own = _status("self")
+    result = {"rss_mb": own["VmRSS"], "peak_rss_mb": own["VmHWM"]}
+    if pids:
+        result["workers_rss_mb"] = round(sum(_status(str(p))["VmRSS"] for p in pids), 1)
+        result["total_rss_mb"] = round(result["rss_mb"] + result["workers_rss_mb"], 1)
+        result["total_pss_mb"] = round(sum(_pss(p) for p in ["self", *map(str, pids)]), 1)
+    return result
+
+
+def _status(pid: str) -> dict[str, float]:
     fields = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
         if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0]) / 1024
-    return {"rss_mb": round(fields["VmRSS"], 1), "peak_rss_mb": round(fields["VmHWM"], 1)}
+            fields[key] = round(int(value.split()[0]) / 1024, 1)
+    return fields
+
+
+def _pss(pid: str) -> float:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _cpu_seconds(pids: list[int]) -> tuple[float, float]:
+    """(user, system) CPU seconds of this process and the worker ``pids`` so far."""
+    times = os.times()
+    user, system = times.user, times.system
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        user += int(fields[11]) / tick
+        system += int(fields[12]) / tick
+    return user, system
 
 
 class _GcClock:
@@ -97,28 +129,11 @@ class _GcClock:
             self.collections[info["generation"]] += 1
 
 
-class _QueryCounter:
-    """Counts the datagrams and TCP queries dnsio sends (wraps its module-level senders)."""
-
-    def __init__(self) -> None:
-        self.udp = 0
-        self.tcp = 0
-        udp, tcp = dnsio._udp, dnsio._tcp
-
-        async def counted_udp(*args: Any) -> bytes:
-            self.udp += 1
-            return await udp(*args)
-
-        async def counted_tcp(*args: Any) -> bytes:
-            self.tcp += 1
-            return await tcp(*args)
-
-        dnsio._udp = counted_udp  # type: ignore[assignment]
-        dnsio._tcp = counted_tcp  # type: ignore[assignment]
-
-    @property
-    def total(self) -> int:
-        return self.udp + self.tcp
+async def _counts(prober: Prober | ProbePool) -> dict[str, int]:
+    """Questions sent (UDP, TCP) and public-key operations so far, in whichever process."""
+    if isinstance(prober, ProbePool):
+        return await prober.stats()
+    return {"udp": dnsio.sent.udp, "tcp": dnsio.sent.tcp, "verified": prober.verifier.verified}
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
@@ -132,7 +147,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     names = zones.names(args.zones)
     anchors = [zones.anchor(i) for i in range(len(names))] if args.mode == "anchor" else None
     config_path = work / "config.toml"
-    write_config(config_path, names, anchors, state)
+    write_config(config_path, names, anchors, state, extra=f"probe_workers = {args.workers}")
     started = time.perf_counter()
     config = load_config(config_path)
     load_seconds = time.perf_counter() - started
@@ -140,29 +155,31 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     log_file = (work / "service.log").open("w")
     # As the service logs under systemd: one JSON line per event, here into a file.
     configure_logging("json", redactor, stream=log_file)
-    counter = _QueryCounter()
     gc_clock = _GcClock()
     cycles = []
     with Store(state) as store:
         service = Service(config, store, redactor=redactor)
-        async with Prober(config.service.probe_settings()) as prober:
+        async with service_module._prober(config.service) as prober:
             service._prober = prober
             service._load_zones(config)
             if args.gc == "service":
-                service_module._tune_gc()  # as run_service does at start
+                tune_gc()  # as run_service does at start
+            pids = prober.pids if isinstance(prober, ProbePool) else []
             for n in range(args.cycles):
-                sent, tcp, verified = counter.total, counter.tcp, prober.verifier.verified
+                before = await _counts(prober)
                 gc_seconds, gc_full = gc_clock.seconds, gc_clock.collections[2]
                 profiler = cProfile.Profile() if args.profile and n == args.profile - 1 else None
-                wall, times = time.perf_counter(), os.times()
+                wall, times = time.perf_counter(), _cpu_seconds(pids)
                 if profiler is not None:
                     profiler.enable()
                 async with asyncio.timeout(_CYCLE_TIMEOUT):
                     await service._check(names)
                 if profiler is not None:
                     profiler.disable()
-                wall, after = time.perf_counter() - wall, os.times()
-                user, system = after.user - times.user, after.system - times.system
+                wall, after = time.perf_counter() - wall, _cpu_seconds(pids)
+                user, system = after[0] - times[0], after[1] - times[1]
+                counts = await _counts(prober)
+                sent = {k: counts[k] - before[k] for k in counts}
                 severities = Counter(z.severity for z in service.zones.values())
                 cycles.append(
                     {
@@ -172,13 +189,13 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                         "user_s": round(user, 3),
                         "sys_s": round(system, 3),
                         "zones_per_s": round(len(names) / wall, 1),
-                        "queries": counter.total - sent,
-                        "tcp_queries": counter.tcp - tcp,
-                        "signature_checks": prober.verifier.verified - verified,
+                        "queries": sent["udp"] + sent["tcp"],
+                        "tcp_queries": sent["tcp"],
+                        "signature_checks": sent["verified"],
                         "gc_s": round(gc_clock.seconds - gc_seconds, 3),
                         "gc_full_collections": gc_clock.collections[2] - gc_full,
                         "severities": dict(severities),
-                        **memory(),
+                        **memory(pids),
                     }
                 )
                 if profiler is not None:
@@ -191,6 +208,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         "zones": len(names),
         "mode": args.mode,
         "gc": args.gc,
+        "workers": args.workers,
         "config_load_s": round(load_seconds, 3),
         "cycles": cycles,
         "work": str(work),
@@ -210,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
         default="service",
         help="service: the collector thresholds run_service sets (the default); cpython: "
         "CPython's own defaults, to size what that setting saves",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="probe_workers of the config (1: in-process)"
     )
     args = parser.parse_args(argv)
     args.cache = str(Path(args.cache).resolve())

@@ -39,12 +39,14 @@ from typing import Any, TextIO
 from lab.dnsquery import ask
 
 from watchdog import dnsio
+from watchdog import service as service_module
 from watchdog.config import load_config
 from watchdog.logsetup import Redactor, configure_logging
-from watchdog.probe import Prober
 from watchdog.service import Service
 from watchdog.store import Store
+from watchdog.workers import ProbePool
 
+from .cycle import memory
 from .gen import SERVERS, ZoneSet, ensure_zones, zone_name
 from .servers import PORT, BenchNsd, port_53_free
 
@@ -66,17 +68,9 @@ sys.stdin.read()  # until the parent closes our stdin (or dies)
 """
 
 
-def _memory() -> dict[str, float]:
-    fields = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0]) / 1024
-    return {"rss_mb": round(fields["VmRSS"], 1), "peak_rss_mb": round(fields["VmHWM"], 1)}
-
-
-def _open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
+def _open_fds(pids: list[int]) -> int:
+    """Open file descriptors of this process and its probe workers."""
+    return sum(len(os.listdir(f"/proc/{pid}/fd")) for pid in ["self", *pids])
 
 
 def _serving(count: int) -> bool:
@@ -122,6 +116,7 @@ def _write_config(
         f"query_timeout = {args.timeout}",
         f"retries = {args.retries}",
         f"max_concurrency = {args.max_concurrency}",
+        f"probe_workers = {args.workers}",
         'log_format = "json"',
     ]
     names: list[str] = []
@@ -167,9 +162,11 @@ async def _soak(args: argparse.Namespace, config_path: Path, log_file: TextIO) -
     cycles = []
     with Store(config.service.state_path) as store:
         service = Service(config, store, redactor=redactor)
-        async with Prober(config.service.probe_settings()) as prober:
+        async with service_module._prober(config.service) as prober:
             service._prober = prober
             service._load_zones(config)
+            pids = prober.pids if isinstance(prober, ProbePool) else []
+            local = prober._local if isinstance(prober, ProbePool) else prober
             for n in range(args.cycles):
                 if n:
                     # Cycles are minutes apart in service; without this pause the prober would
@@ -184,11 +181,12 @@ async def _soak(args: argparse.Namespace, config_path: Path, log_file: TextIO) -
                     "cycle": n + 1,
                     "wall_s": round(wall, 2),
                     "budget_used": round(wall / args.interval, 3),
-                    **_memory(),
-                    "fds": _open_fds(),
+                    **memory(pids),
+                    "fds": _open_fds(pids),
                     # Bounded caches fill over the first cycles (a denial question names a
                     # random label, so its NSEC/NSEC3 answers vary): growth that must level off.
-                    "verified_cache": len(prober.verifier._outcomes),
+                    # (Of this process's prober: with workers, the local share.)
+                    "verified_cache": len(local.verifier._outcomes),
                     "decoded_cache": dnsio._decode.cache_info().currsize,
                     "severities": dict(sorted(severities.items())),
                 }
@@ -201,6 +199,7 @@ async def _soak(args: argparse.Namespace, config_path: Path, log_file: TextIO) -
         "timeout_s": args.timeout,
         "retries": args.retries,
         "max_concurrency": args.max_concurrency,
+        "probers": args.workers,
         "budget_s": args.interval,
         "dead_zones_lower_bound_s": dead_bound,
         "cycles": cycles,
@@ -216,19 +215,27 @@ def _report(cycle: dict[str, Any], as_json: bool) -> None:
     print(
         f"cycle {cycle['cycle']:>2}  wall {cycle['wall_s']:>7.2f} s  "
         f"({100 * cycle['budget_used']:.1f}% of budget)  rss {cycle['rss_mb']:>7.1f} MB  "
+        f"{_all(cycle)}"
         f"fds {cycle['fds']:>4}  verified {cycle['verified_cache']:>6}  {counts}",
         flush=True,
     )
 
 
+def _all(cycle: dict[str, Any]) -> str:
+    if "total_rss_mb" not in cycle:
+        return ""
+    return f"(all {cycle['total_rss_mb']:.1f}, PSS {cycle['total_pss_mb']:.1f})  "
+
+
 def _summary(cycles: list[dict[str, Any]], budget: float) -> dict[str, Any]:
     """Growth after the warm-up (cycle 2 on): what a leak would show."""
     settled = cycles[1:] if len(cycles) > 2 else cycles
+    rss = "total_rss_mb" if "total_rss_mb" in settled[0] else "rss_mb"  # with workers: all
     return {
         "all_within_budget": all(c["wall_s"] < budget for c in cycles),
         "max_wall_s": max(c["wall_s"] for c in cycles),
-        "rss_mb_from_cycle_2_to_last": [settled[0]["rss_mb"], settled[-1]["rss_mb"]],
-        "rss_growth_mb_after_warmup": round(settled[-1]["rss_mb"] - settled[0]["rss_mb"], 1),
+        "rss_mb_from_cycle_2_to_last": [settled[0][rss], settled[-1][rss]],
+        "rss_growth_mb_after_warmup": round(settled[-1][rss] - settled[0][rss], 1),
         "fds_min_max": [min(c["fds"] for c in cycles), max(c["fds"] for c in cycles)],
     }
 
@@ -246,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=2, help="query_timeout, seconds (2)")
     parser.add_argument("--retries", type=int, default=2, help="retries (2)")
     parser.add_argument("--max-concurrency", type=int, default=256)
+    parser.add_argument("--workers", type=int, default=1, help="probe_workers (1)")
     parser.add_argument("--interval", type=int, default=900, help="the cycle budget, s (900)")
     parser.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     args = parser.parse_args(argv)

@@ -361,6 +361,12 @@ class ServiceProcess:
     def send(self, signum: signal.Signals) -> None:
         self._require().send_signal(signum)
 
+    def children(self) -> list[int]:
+        """The process ids of the service's child processes (its probe workers), from /proc."""
+        pid = self._require().pid
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        return [int(p) for p in text.split()]
+
     def stop(self, timeout: float = 20.0, signum: signal.Signals = signal.SIGTERM) -> int:
         """Send ``signum`` (SIGTERM: as systemd stops it) and wait for the exit code."""
         self.send(signum)

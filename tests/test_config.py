@@ -105,7 +105,8 @@ def test_reference_config_loads_with_documented_defaults(tmp_path: Path) -> None
 DOCUMENTED = {
     "watchdog": [
         "state_path", "interval", "jitter", "resolver", "max_concurrency",
-        "per_server_concurrency", "query_timeout", "retries", "log_format", "log_level",
+        "per_server_concurrency", "probe_workers", "query_timeout", "retries", "log_format",
+        "log_level",
         "delivery_timeout", "delivery_backoff_base", "delivery_backoff_cap",
         "delivery_give_up_after",
     ],
@@ -174,6 +175,10 @@ BAD: list[tuple[str, dict[str, Any], list[str]]] = [
      ['watchdog.log_format: "jsn" is not one of: auto, json, console; did you mean "json"?']),
     ("concurrency zero", minimal(watchdog={"max_concurrency": 0}),
      ["watchdog.max_concurrency: must be at least 1, got 0"]),
+    ("workers zero", minimal(watchdog={"probe_workers": 0}),
+     ["watchdog.probe_workers: must be at least 1, got 0"]),
+    ("workers too many", minimal(watchdog={"probe_workers": 1000}),
+     ["watchdog.probe_workers: must be at most 64, got 1000"]),
     ("retries as string", minimal(watchdog={"retries": "2"}),
      ['watchdog.retries: expected a whole number, got "2"']),
     ("empty state path", minimal(watchdog={"state_path": " "}),

@@ -75,6 +75,8 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 WEBHOOK_KINDS = ("generic", "slack")
 _SEVERITIES = tuple(s.value for s in Severity)
 
+_MAX_PROBE_WORKERS = 64  # a typo must not start a thousand processes
+
 _T = TypeVar("_T")
 _MISSING: Any = object()
 
@@ -89,6 +91,7 @@ class ServiceConfig:
     resolver: tuple[str, int] | None = None  # (IP address, port); None: /etc/resolv.conf
     max_concurrency: int = 256
     per_server_concurrency: int = 8
+    probe_workers: int = 1  # processes that probe, the service's own included
     query_timeout: int = 2
     retries: int = 2
     log_format: str = "auto"
@@ -538,6 +541,7 @@ _SERVICE_CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "resolver": _resolver,
     "max_concurrency": partial(_whole, minimum=1),
     "per_server_concurrency": partial(_whole, minimum=1),
+    "probe_workers": partial(_whole, minimum=1, maximum=_MAX_PROBE_WORKERS),
     "query_timeout": partial(_duration, minimum=1),
     "retries": _whole,
     "log_format": partial(_choice, options=LOG_FORMATS),

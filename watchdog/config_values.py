@@ -93,12 +93,14 @@ def _path(value: object) -> Path:
     return Path(_name(value))
 
 
-def _whole(value: object, minimum: int = 0, unit: str = "") -> int:
+def _whole(value: object, minimum: int = 0, unit: str = "", maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidValueError(f"expected a whole number{unit}, got {_describe(value)}")
     if value < minimum:
         floor = "must not be negative" if minimum == 0 else f"must be at least {minimum}"
         raise InvalidValueError(f"{floor}, got {value}")
+    if maximum is not None and value > maximum:
+        raise InvalidValueError(f"must be at most {maximum}, got {value}")
     return value
 
 

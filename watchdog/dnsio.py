@@ -42,10 +42,12 @@ __all__ = [
     "EDNS_PAYLOAD",
     "Answer",
     "RRset",
+    "Sent",
     "family_reachable",
     "format_address",
     "query",
     "query_wire",
+    "sent",
 ]
 
 # DNS flag day 2020: 1232 bytes fits the IPv6 minimum MTU without fragmentation.
@@ -59,11 +61,11 @@ _RR_FIXED = struct.Struct("!HHIH")  # type, class, TTL, RDLENGTH
 # What the prober reads from an authority section: denial of existence and its signatures.
 _DENIAL = frozenset({dns.rdatatype.NSEC, dns.rdatatype.NSEC3})
 # Memoised decodings (a few kB each), for the servers of a zone answering the same question
-# moments apart: measured at 3,000 zones, 128 entries already caught every such repeat; 1,024
-# leave room for servers that answer seconds apart. Not for a whole cycle of thousands of
-# zones, whose answers would cost more memory than decoding them again (4,096 entries held
-# ~10 MB more at 3,000 zones for no extra hit).
-_DECODED_ANSWERS = 1024
+# moments apart: measured at 3,000 zones, 128 entries already caught every such repeat; 256
+# leave room for slower servers. Not for a whole cycle of thousands of zones, whose answers
+# would cost more memory than decoding them again (4,096 entries held ~10 MB more at 3,000
+# zones for no extra hit), and every probing process holds one (probe_workers).
+_DECODED_ANSWERS = 256
 
 # Retrying helps only when the next attempt may fare differently: a lost datagram, or a stray
 # or damaged one (a wrong id is also what an off-path spoofing attempt looks like).
@@ -121,6 +123,17 @@ class _Where:
     def __str__(self) -> str:
         address = format_address(self.host, self.port)
         return f"{address}: {self.qname} {dns.rdatatype.to_text(self.rdtype)}"
+
+
+@dataclass(slots=True)
+class Sent:
+    """Questions this process put on the wire, by transport (benchmarks read ``sent``)."""
+
+    udp: int = 0
+    tcp: int = 0
+
+
+sent = Sent()
 
 
 def format_address(host: str, port: int) -> str:
@@ -242,6 +255,7 @@ async def _udp(wire: bytes, host: str, port: int, seconds: float) -> bytes:
         except (BlockingIOError, InterruptedError):  # a full send buffer: wait for room
             async with asyncio.timeout(seconds):
                 await loop.sock_sendall(sock, wire)
+        sent.udp += 1
         reply: asyncio.Future[bytes] = loop.create_future()
         fd = sock.fileno()
         loop.add_reader(fd, _receive, sock, reply)
@@ -282,6 +296,7 @@ async def _tcp(wire: bytes, host: str, port: int, seconds: float) -> bytes:
         async with asyncio.timeout(seconds):
             await loop.sock_connect(sock, (host, port))
             await loop.sock_sendall(sock, struct.pack("!H", len(wire)) + wire)
+            sent.tcp += 1
             (length,) = struct.unpack("!H", await _receive_exactly(loop, sock, 2))
             return await _receive_exactly(loop, sock, length)
 

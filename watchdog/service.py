@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import socket
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ import structlog
 from . import __version__
 from .alerts import AlertEvent, AlertPolicy, AlertState, Condition, Origin, transition_zone
 from .assess import ZoneReport, assess_zone
-from .config import Config, ZoneConfig, load_config, webhook_matches
+from .config import Config, ServiceConfig, ZoneConfig, load_config, webhook_matches
 from .errors import ConfigError, StateError, WatchdogError
 from .logsetup import Redactor, configure_logging
 from .notify import Notifier, RetryPolicy, Timeouts, WebhookTarget
@@ -43,6 +42,7 @@ from .schedule import Plan, Reason, Schedule, ScheduleSettings, plan_next
 from .store import AlertStateRecord, Delivery, Store, ZoneSummaryRecord
 from .systemd import Notifier as SystemdNotifier
 from .timeutil import rfc3339
+from .workers import ProbePool, ProbeWorkerError, tune_gc
 
 __all__ = ["EX_CANTCREAT", "EX_CONFIG", "Service", "run_service", "validate_config"]
 
@@ -57,15 +57,18 @@ _RETRY_AFTER = 60  # seconds before a check that failed as a whole is tried agai
 # Zones judged and stored per transaction. Small enough that a chunk's observations and reports
 # are little work for the garbage collector, large enough that a commit is cheap per zone.
 _CHUNK = 250
-# The cyclic garbage collector's thresholds for the service process (gc.set_threshold). With
-# CPython's defaults (700, 10, 10) a 10,000-zone cycle spent 8-13 s in the collector (14-16 full
-# collections), and still 5-6 s once batches were stored in chunks (bench/, BENCHMARKS.md): a
-# check allocates millions of short-lived containers that refcounting frees anyway, and every
-# full collection walks the ~300,000 long-lived objects (config, alert states, verification
-# caches). A young generation of 50,000 lets them die before the collector looks; full
-# collections stay gated by CPython's rule of 25 % new long-lived objects, and become rare.
-# Measured: 0.1-0.5 s a cycle, no full collection in three.
-_GC_THRESHOLDS = (50_000, 20, 100)
+# Keys of [watchdog] a reload cannot apply: the store, the prober and logging are set up once.
+_RESTART_KEYS = (
+    "state_path",
+    "resolver",
+    "max_concurrency",
+    "per_server_concurrency",
+    "probe_workers",
+    "query_timeout",
+    "retries",
+    "log_format",
+    "log_level",
+)
 
 
 def _secrets(config: Config) -> list[str]:
@@ -77,6 +80,18 @@ def _targets(config: Config) -> list[WebhookTarget]:
         WebhookTarget(w.name, w.url, w.kind, w.hmac_secret.encode() if w.hmac_secret else None)
         for w in config.webhooks
     ]
+
+
+def _prober(service: ServiceConfig) -> Prober | ProbePool:
+    """The prober of ``probe_workers``: this process alone (1), or a pool of that many."""
+    if service.probe_workers == 1:
+        return Prober(service.probe_settings())
+    return ProbePool(
+        service.probe_settings(),
+        service.probe_workers,
+        log_format=service.log_format,
+        log_level=service.log_level,
+    )
 
 
 def _zone_target(zone: ZoneConfig) -> ZoneTarget:
@@ -166,7 +181,7 @@ class Service:
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._batches: set[asyncio.Task[None]] = set()
-        self._prober: Prober | None = None
+        self._prober: Prober | ProbePool | None = None
         self._notifier: Notifier | None = None
         self._notifier_task: asyncio.Task[None] | None = None
         self._notifier_stop = asyncio.Event()
@@ -182,7 +197,7 @@ class Service:
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         try:
             self._load_zones(self.config)
-            async with Prober(self.config.service.probe_settings()) as prober:
+            async with _prober(self.config.service) as prober:
                 self._prober = prober
                 await self._start_notifier()
                 self.systemd.ready(self._status())
@@ -300,8 +315,17 @@ class Service:
             )
             self.systemd.ready(self._status())
             return
-        if new.service.state_path != self.config.service.state_path:
-            log.warning("state_path_change_needs_restart", kept=str(self.config.service.state_path))
+        changed = [
+            key
+            for key in _RESTART_KEYS
+            if getattr(new.service, key) != getattr(self.config.service, key)
+        ]
+        if changed:
+            # Kept as they are, so the config in use says what runs (and a later reload warns
+            # again while the file differs).
+            log.warning("restart_needed", keys=[f"watchdog.{k}" for k in changed])
+            kept = {k: getattr(self.config.service, k) for k in changed}
+            new = replace(new, service=replace(new.service, **kept))
         self.redactor.update(_secrets(new))
         old_zones = set(self.zones)
         self._load_zones(new)
@@ -350,6 +374,9 @@ class Service:
         except StateError as exc:
             # Nothing of this chunk was stored, so nothing was announced: it is done again.
             log.error("state_write_failed", zones=len(unstored), error=str(exc))
+            self._retry_later(list(unstored.values()))
+        except ProbeWorkerError as exc:  # a worker died (killed, out of memory): started anew
+            log.error("check_failed", zones=len(unstored), error=str(exc))
             self._retry_later(list(unstored.values()))
         except Exception:  # a bug in the prober must not drop these zones from the schedule
             log.exception("check_failed", zones=len(unstored))
@@ -490,14 +517,9 @@ def validate_config(path: Path, env: Mapping[str, str] | None = None) -> int:
     return 0
 
 
-def _tune_gc() -> None:
-    """The collector's thresholds for a long-running service process (see _GC_THRESHOLDS)."""
-    gc.set_threshold(*_GC_THRESHOLDS)
-
-
 def run_service(path: Path) -> int:
     """``--serve``: load, open, run until SIGTERM. Exit 0, or 78 / 73 for startup failures."""
-    _tune_gc()
+    tune_gc()
     redactor = Redactor()
     configure_logging("auto", redactor)
     try:

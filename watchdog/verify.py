@@ -60,9 +60,11 @@ _REVOKE_FLAG = 0x0080  # RFC 5011 2.1
 # ECDSA P-256), and 10,000 zones keep ~50,000 signatures in use, so room for four times that.
 _OUTCOME_LIMIT = 200_000
 # Public key objects (~2 kB each in OpenSSL): needed only when an outcome is not cached, and
-# loading one again costs ~10 us, so a few thousand are plenty. (At 200,000, a year of key
+# loading one again costs ~10 us. A zone's signatures come in together, made by its few keys;
+# across a cycle of thousands of zones, each with keys of its own, a cache of thousands missed
+# anyway (zones are walked in turn) while holding ~8 MB a process. (At 200,000, a year of key
 # rollovers at 10,000 zones could hold hundreds of MB.)
-_PUBLIC_KEY_LIMIT = 4096
+_PUBLIC_KEY_LIMIT = 256
 
 _V = TypeVar("_V")
 

@@ -1,0 +1,459 @@
+"""Probe worker processes: the prober's work spread over several cores.
+
+One asyncio process checks zones at ~3 ms of CPU each (sockets, decoding, verification;
+BENCHMARKS.md), so a 10,000-zone cycle is bound to one core. With ``probe_workers = N`` the
+zones are shared among N probers: the service process's own and N - 1 child processes
+(``python -m watchdog.workers``), each with its own event loop and ``Prober``. The service
+process keeps what must stay in one place: judging, alert states, the SQLite store, webhooks
+and the schedule.
+
+- Each zone goes to the worker chosen by a stable hash of its name, so every worker sees the
+  same zones each cycle and its caches (verified signatures, trust anchors) keep hitting.
+- Only plain data crosses: ``ZoneTarget`` out, ``ZoneObservation`` back, pickled in frames of a
+  4-byte length and the pickle, over the child's stdin and stdout. The child's log lines go to
+  the stderr it shares with the service (the journal under systemd), in the service's format.
+- A worker takes the zones of smaller batches first: a zone checked at its predicted crossing
+  is not queued behind a 10,000-zone cycle.
+- A worker that dies fails the zones it still had (``ProbeWorkerError``, and the service checks
+  them again after its retry delay) and is started again for the next batch. Closing the pool
+  closes the workers' stdin, which ends them; one that does not end in time is killed. A worker
+  whose service dies sees its stdin close and ends too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import itertools
+import logging
+import pickle
+import signal
+import struct
+import sys
+import zlib
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from . import dnsio
+from .errors import WatchdogError
+from .observations import ZoneObservation
+from .probe import Prober, ProbeSettings, ZoneTarget
+
+__all__ = ["ProbePool", "ProbeWorkerError", "tune_gc"]
+
+# The cyclic garbage collector's thresholds for long-running processes, the service and its
+# workers (gc.set_threshold). With CPython's defaults (700, 10, 10) a 10,000-zone cycle spent
+# 8-13 s in the collector (14-16 full collections), and still 5-6 s once batches were stored in
+# chunks (bench/, BENCHMARKS.md): a check allocates millions of short-lived containers that
+# refcounting frees anyway, and every full collection walks the ~300,000 long-lived objects
+# (config, alert states, verification caches). A young generation of 50,000 lets them die
+# before the collector looks; full collections stay gated by CPython's rule of 25 % new
+# long-lived objects, and become rare. Measured: 0.1-0.5 s a cycle, no full collection in three.
+_GC_THRESHOLDS = (50_000, 20, 100)
+
+_LENGTH = struct.Struct("!I")
+_STOP_GRACE = 5.0  # seconds a worker has to end after its stdin closes, then it is killed
+_START_TIMEOUT = 30.0  # seconds for a new worker to say it is ready
+
+
+class ProbeWorkerError(WatchdogError):
+    """A probe worker process could not be started, or died with zones still to check."""
+
+
+def tune_gc() -> None:
+    """The collector's thresholds for a long-running process (see _GC_THRESHOLDS)."""
+    gc.set_threshold(*_GC_THRESHOLDS)
+
+
+def share(zone: str, workers: int) -> int:
+    """The worker that checks ``zone``: the same one every cycle (CRC-32 of the name)."""
+    return zlib.crc32(zone.encode()) % workers
+
+
+# -- the service's side ------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Worker:
+    number: int
+    process: asyncio.subprocess.Process
+    reader: asyncio.Task[None] | None = None
+    stats: asyncio.Future[dict[str, int]] | None = None
+    alive: bool = True
+
+
+@dataclass(eq=False)
+class _Batch:
+    results: asyncio.Queue[list[tuple[int, ZoneObservation]] | BaseException] = field(
+        default_factory=asyncio.Queue
+    )
+    pending: dict[int, int] = field(default_factory=dict)  # worker number -> zones not back
+
+
+class ProbePool:
+    """``probe_each`` over ``workers`` probers: this process's own and ``workers - 1`` child
+    processes; the contract of ``Prober.probe_each``.
+
+    Use as ``async with ProbePool(settings, 2, log_format="json") as pool``. This process
+    probes a share too (it has the judging and storing of every zone besides, a tenth of the
+    work of probing them), which spares a child's memory. The settings' concurrency limits are
+    divided among the probers, so a server sees no more questions at once than with one.
+    """
+
+    def __init__(
+        self,
+        settings: ProbeSettings,
+        workers: int,
+        *,
+        log_format: str = "auto",
+        log_level: str = "info",
+    ) -> None:
+        if workers < 2:
+            raise ValueError(f"a pool has at least 2 probers, got {workers}")
+        self.settings = ProbeSettings(
+            timeout=settings.timeout,
+            retries=settings.retries,
+            max_concurrency=max(1, settings.max_concurrency // workers),
+            per_server_concurrency=max(1, settings.per_server_concurrency // workers),
+            resolver=settings.resolver,
+        )
+        self.size = workers
+        self._logging = (log_format, log_level)
+        self._local = Prober(self.settings)  # share 0
+        self._workers: dict[int, _Worker] = {}  # shares 1 .. size - 1
+        self._batches: dict[int, _Batch] = {}
+        self._ids = itertools.count(1)
+
+    async def __aenter__(self) -> Self:
+        await self._local.__aenter__()
+        try:
+            for number in range(1, self.size):
+                await self._worker(number)
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """End every worker (close its stdin, wait a little, kill what is left), then the
+        local prober."""
+        workers, self._workers = list(self._workers.values()), {}
+        await asyncio.gather(*(_stop(w) for w in workers))
+        await self._local.__aexit__(None, None, None)
+
+    @property
+    def pids(self) -> list[int]:
+        """The process ids of the running worker processes (for tests and benchmarks)."""
+        return [w.process.pid for w in self._workers.values() if w.alive]
+
+    async def probe_each(
+        self, targets: Sequence[ZoneTarget]
+    ) -> AsyncGenerator[tuple[int, ZoneObservation], None]:
+        """Probe all ``targets``, each in its share's prober; yield (index, observation) as
+        each is done.
+
+        A worker that dies or fails meanwhile raises ``ProbeWorkerError`` here once the
+        results that did arrive are yielded; leaving early tells the workers to drop the rest.
+        """
+        parts: dict[int, list[tuple[int, ZoneTarget]]] = {}
+        for index, target in enumerate(targets):
+            parts.setdefault(share(target.zone, self.size), []).append((index, target))
+        batch_id = next(self._ids)
+        batch = _Batch()
+        self._batches[batch_id] = batch
+        remaining = len(targets)
+        here: asyncio.Task[None] | None = None
+        try:
+            for number, part in sorted(parts.items()):
+                if number == 0:
+                    here = asyncio.create_task(self._probe_here(batch, part))
+                    continue
+                worker = await self._worker(number)
+                batch.pending[number] = len(part)
+                _send(worker, ("probe", batch_id, len(targets), part))
+            while remaining:
+                item = await batch.results.get()
+                if isinstance(item, BaseException):
+                    raise item
+                for pair in item:
+                    remaining -= 1
+                    yield pair
+        finally:
+            del self._batches[batch_id]
+            if here is not None:
+                here.cancel()
+                await asyncio.gather(here, return_exceptions=True)
+            if remaining:
+                for number in batch.pending:
+                    holder = self._workers.get(number)
+                    if holder is not None and holder.alive:
+                        _send(holder, ("cancel", batch_id))
+
+    async def _probe_here(self, batch: _Batch, part: list[tuple[int, ZoneTarget]]) -> None:
+        """Share 0, probed in this process; a failure goes to the batch as a worker's does."""
+        try:
+            targets = [target for _, target in part]
+            async with contextlib.aclosing(self._local.probe_each(targets)) as done:
+                async for i, observation in done:
+                    batch.results.put_nowait([(part[i][0], observation)])
+        except Exception as exc:
+            batch.results.put_nowait(exc)
+
+    async def stats(self) -> dict[str, int]:
+        """Counters summed over the probers: questions sent (UDP, TCP), public-key operations.
+
+        For benchmarks: a worker started again begins from zero.
+        """
+        total = {
+            "udp": dnsio.sent.udp,
+            "tcp": dnsio.sent.tcp,
+            "verified": self._local.verifier.verified,
+        }
+        for worker in list(self._workers.values()):
+            if not worker.alive:
+                continue
+            worker.stats = asyncio.get_running_loop().create_future()
+            _send(worker, ("stats",))
+            async with asyncio.timeout(_START_TIMEOUT):
+                counts = await worker.stats
+            for key, value in counts.items():
+                total[key] += value
+        return total
+
+    async def _worker(self, number: int) -> _Worker:
+        """The running worker ``number``, started (again) if need be."""
+        worker = self._workers.get(number)
+        if worker is not None and worker.alive:
+            return worker
+        if worker is not None:
+            _log().warning(
+                "probe_worker_restarting", worker=number, exit_code=worker.process.returncode
+            )
+        try:
+            process = await asyncio.create_subprocess_exec(
+                # -P: not the working directory first on sys.path (the unit's is /).
+                sys.executable,
+                "-P",
+                "-m",
+                "watchdog.workers",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+            )
+        except OSError as exc:
+            raise ProbeWorkerError(f"probe worker {number} could not start: {exc}") from exc
+        worker = _Worker(number, process)
+        _send(worker, ("start", self.settings, self._logging))
+        try:
+            async with asyncio.timeout(_START_TIMEOUT):
+                hello = await _read_frame(_stdout(process))
+        except (TimeoutError, EOFError, asyncio.IncompleteReadError) as exc:
+            await _stop(worker)
+            raise ProbeWorkerError(
+                f"probe worker {number} did not start (exit code {process.returncode})"
+            ) from exc
+        if hello != ("ready",):
+            await _stop(worker)
+            raise ProbeWorkerError(f"probe worker {number} did not start: {hello!r:.200}")
+        worker.reader = asyncio.create_task(self._read(worker))
+        self._workers[number] = worker
+        return worker
+
+    async def _read(self, worker: _Worker) -> None:
+        """Hand each frame from ``worker`` to its batch, until the worker ends."""
+        try:
+            while True:
+                message = await _read_frame(_stdout(worker.process))
+                kind = message[0]
+                if kind == "results":
+                    for batch_id, results in message[1].items():
+                        batch = self._batches.get(batch_id)
+                        if batch is not None:  # else: a batch its caller left early
+                            batch.pending[worker.number] -= len(results)
+                            batch.results.put_nowait(results)
+                elif kind == "failed":
+                    batch = self._batches.get(message[1])
+                    if batch is not None:
+                        batch.results.put_nowait(
+                            ProbeWorkerError(f"probe worker {worker.number}: {message[2]}")
+                        )
+                elif kind == "stats" and worker.stats is not None and not worker.stats.done():
+                    worker.stats.set_result(message[1])
+        except (EOFError, asyncio.IncompleteReadError, ConnectionError):
+            pass
+        except Exception as exc:  # a frame we cannot read: the worker is not to be trusted
+            _log().error("probe_worker_unreadable", worker=worker.number, error=repr(exc))
+            worker.process.kill()
+        worker.alive = False
+        code = await worker.process.wait()
+        died = ProbeWorkerError(f"probe worker {worker.number} ended (exit code {code})")
+        for batch in self._batches.values():
+            if batch.pending.get(worker.number):
+                batch.results.put_nowait(died)
+        if worker.stats is not None and not worker.stats.done():
+            worker.stats.set_exception(died)
+
+
+def _send(worker: _Worker, message: tuple[Any, ...]) -> None:
+    stdin = worker.process.stdin
+    assert stdin is not None
+    if not stdin.is_closing():  # else the worker is ending; its reader fails what it had
+        stdin.write(_frame(message))
+
+
+def _frame(message: tuple[Any, ...]) -> bytes:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LENGTH.pack(len(data)) + data
+
+
+async def _read_frame(stream: asyncio.StreamReader) -> tuple[Any, ...]:
+    """The next message; IncompleteReadError at the end of the stream."""
+    (length,) = _LENGTH.unpack(await stream.readexactly(_LENGTH.size))
+    # Only this service and its own workers write to these pipes (the child's stdin and
+    # stdout), so what is unpickled here was pickled by this same code.
+    message = pickle.loads(await stream.readexactly(length))  # noqa: S301
+    if not isinstance(message, tuple) or not message:
+        raise ValueError(f"not a message: {message!r:.200}")
+    return message
+
+
+def _stdout(process: asyncio.subprocess.Process) -> asyncio.StreamReader:
+    assert process.stdout is not None
+    return process.stdout
+
+
+async def _stop(worker: _Worker) -> None:
+    worker.alive = False
+    stdin = worker.process.stdin
+    if stdin is not None and not stdin.is_closing():
+        stdin.close()
+    try:
+        async with asyncio.timeout(_STOP_GRACE):
+            await worker.process.wait()
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            worker.process.kill()
+        await worker.process.wait()
+    if worker.reader is not None:
+        await asyncio.gather(worker.reader, return_exceptions=True)
+
+
+def _log() -> Any:
+    import structlog
+
+    return structlog.get_logger(__name__)
+
+
+# -- the worker's side -------------------------------------------------------------------------
+
+
+class _Serve:
+    """One worker: take zones from stdin, probe them, write observations to stdout."""
+
+    def __init__(self, prober: Prober, out: asyncio.StreamWriter) -> None:
+        self.prober = prober
+        self.out = out
+        # (batch size, batch id, index, target): the zones of smaller batches first.
+        self.work: asyncio.PriorityQueue[tuple[int, int, int, ZoneTarget]] = asyncio.PriorityQueue()
+        self.cancelled: set[int] = set()
+        self.done: dict[int, list[tuple[int, ZoneObservation]]] = {}
+        self.flush_scheduled = False
+
+    async def lane(self) -> None:
+        while True:
+            _, batch_id, index, target = await self.work.get()
+            if batch_id in self.cancelled:
+                continue
+            try:
+                observation = await self.prober.probe(target)
+            except Exception as exc:  # a bug in the prober: the service retries the batch
+                _log().exception("probe_failed", zone=target.zone)
+                self.write(("failed", batch_id, f"{target.zone}: {exc!r}"))
+                continue
+            self.done.setdefault(batch_id, []).append((index, observation))
+            if not self.flush_scheduled:  # one frame for all that finish in this loop pass
+                self.flush_scheduled = True
+                asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.flush_scheduled = False
+        done, self.done = self.done, {}
+        if done:
+            self.write(("results", done))
+
+    def take(self, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "probe":
+            _, batch_id, size, part = message
+            for index, target in part:
+                self.work.put_nowait((size, batch_id, index, target))
+        elif kind == "cancel":
+            self.cancelled.add(message[1])
+        elif kind == "stats":
+            sent = dnsio.sent
+            counts = {"udp": sent.udp, "tcp": sent.tcp, "verified": self.prober.verifier.verified}
+            self.write(("stats", counts))
+
+    def write(self, message: tuple[Any, ...]) -> None:
+        self.out.write(_frame(message))
+
+
+async def _serve() -> int:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer)
+    transport, protocol = await loop.connect_write_pipe(
+        asyncio.streams.FlowControlMixin, sys.stdout.buffer
+    )
+    out = asyncio.StreamWriter(transport, protocol, None, loop)
+
+    async def frame() -> tuple[Any, ...] | None:
+        try:
+            return await _read_frame(reader)
+        except asyncio.IncompleteReadError:
+            return None  # stdin closed: the service is done with us
+
+    start = await frame()
+    if start is None or start[0] != "start":
+        return 0
+    settings, (log_format, log_level) = start[1], start[2]
+    from .logsetup import configure_logging
+
+    configure_logging(log_format, level=logging.getLevelNamesMapping()[log_level.upper()])
+    async with Prober(settings) as prober:
+        serve = _Serve(prober, out)
+        lanes = [asyncio.create_task(serve.lane()) for _ in range(settings.max_concurrency)]
+        serve.write(("ready",))
+        try:
+            while (message := await frame()) is not None:
+                serve.take(message)
+                await out.drain()
+        finally:
+            for task in lanes:
+                task.cancel()
+            await asyncio.gather(*lanes, return_exceptions=True)
+    return 0
+
+
+def main() -> int:
+    """``python -m watchdog.workers``: one probe worker, driven by its service over stdio."""
+    # Ctrl-C in a terminal and systemd's stop reach the whole process group: the service
+    # decides when its workers end (by closing their stdin).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    tune_gc()
+    return asyncio.run(_serve())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
