@@ -35,7 +35,7 @@ from watchdog.assess import assess_zone
 from watchdog.findings import Severity
 from watchdog.observations import ZoneObservation
 from watchdog.probe import ProbeSettings, ZoneTarget
-from watchdog.workers import ProbePool, ProbeWorkerError, share
+from watchdog.workers import LOCAL_WEIGHT, ProbePool, ProbeWorkerError, share
 
 # Two probers: names of share 0 (this process) and of share 1 (the child), chosen by the
 # pool's own rule and checked below, so both kinds are always exercised.
@@ -82,6 +82,20 @@ def gone(pid: int) -> bool:
 
 def test_the_names_cover_both_shares() -> None:
     assert len(_HERE) == 2 and len(_THERE) == 2
+
+
+@pytest.mark.parametrize("probers", [2, 3, 4, 8])
+def test_shares_are_stable_in_range_and_weighted(probers: int) -> None:
+    """Every name has one prober, always the same; the service process gets LOCAL_WEIGHT of a
+    worker's share and the workers equal ones (10,000 names, within 2 points)."""
+    names = [f"z{i:05d}.example." for i in range(10_000)]
+    shares = [share(n, probers) for n in names]
+    assert shares == [share(n, probers) for n in names]
+    assert set(shares) == set(range(probers))
+    total = probers - 1 + LOCAL_WEIGHT
+    for number in range(probers):
+        expected = (LOCAL_WEIGHT if number == 0 else 1.0) / total
+        assert abs(shares.count(number) / len(names) - expected) < 0.02, number
 
 
 async def test_every_zone_comes_back_once_with_its_own_deadline() -> None:

@@ -7,8 +7,9 @@ zones are shared among N probers: the service process's own and N - 1 child proc
 process keeps what must stay in one place: judging, alert states, the SQLite store, webhooks
 and the schedule.
 
-- Each zone goes to the worker chosen by a stable hash of its name, so every worker sees the
-  same zones each cycle and its caches (verified signatures, trust anchors) keep hitting.
+- Each zone goes to the prober chosen by a stable hash of its name, so every prober sees the
+  same zones each cycle and its caches (verified signatures, trust anchors) keep hitting. The
+  service process takes a smaller share (LOCAL_WEIGHT): it judges and stores every zone too.
 - Only plain data crosses: ``ZoneTarget`` out, ``ZoneObservation`` back, pickled in frames of a
   4-byte length and the pickle, over the child's stdin and stdout. The child's log lines go to
   the stderr it shares with the service (the journal under systemd), in the service's format.
@@ -54,6 +55,11 @@ __all__ = ["ProbePool", "ProbeWorkerError", "tune_gc"]
 # long-lived objects, and become rare. Measured: 0.1-0.5 s a cycle, no full collection in three.
 _GC_THRESHOLDS = (50_000, 20, 100)
 
+# The service process's share of the zones, against a worker's 1: besides probing it judges,
+# stores and logs every zone and reads the workers' answers. Measured at 10,000 zones with two
+# probers (steady cycles): 1.0 gave 20.4-22.0 s, 0.6 18.2-18.6 s, 0.4 19.7-20.0 s.
+LOCAL_WEIGHT = 0.6
+
 _LENGTH = struct.Struct("!I")
 _STOP_GRACE = 5.0  # seconds a worker has to end after its stdin closes, then it is killed
 _START_TIMEOUT = 30.0  # seconds for a new worker to say it is ready
@@ -68,9 +74,11 @@ def tune_gc() -> None:
     gc.set_threshold(*_GC_THRESHOLDS)
 
 
-def share(zone: str, workers: int) -> int:
-    """The worker that checks ``zone``: the same one every cycle (CRC-32 of the name)."""
-    return zlib.crc32(zone.encode()) % workers
+def share(zone: str, probers: int) -> int:
+    """The prober that checks ``zone`` (0: the service process): the same one every cycle, by
+    the CRC-32 of the name, with the service process's share ``LOCAL_WEIGHT`` of a worker's."""
+    point = zlib.crc32(zone.encode()) / 2**32 * (probers - 1 + LOCAL_WEIGHT)
+    return 0 if point < LOCAL_WEIGHT else min(probers - 1, 1 + int(point - LOCAL_WEIGHT))
 
 
 # -- the service's side ------------------------------------------------------------------------
