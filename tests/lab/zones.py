@@ -126,9 +126,18 @@ def make_zone_keys(workdir: Path, origin: str, algorithm: str = _DEFAULT_ALGORIT
     keydir = Path(tempfile.mkdtemp(prefix=f"keys-{_label(origin)}-", dir=_ensure(workdir)))
     size = ["-b", str(_RSA_BITS)] if algorithm.startswith("RSA") else []
     common = ["-a", algorithm, *size, "-r", "/dev/urandom"]
-    ksk = run_tool(["ldns-keygen", *common, "-k", origin], cwd=keydir).strip()
-    zsk = run_tool(["ldns-keygen", *common, origin], cwd=keydir).strip()
+    ksk, zsk = (_keygen([*common, *kind, origin], keydir) for kind in (["-k"], []))
     return ZoneKeys(origin=origin, algorithm=algorithm, ksk=keydir / ksk, zsk=keydir / zsk)
+
+
+def _keygen(arguments: list[str], keydir: Path) -> str:
+    """ldns-keygen's basename of a new key ("Kexample.test.+013+12345"), never of key tag 0:
+    ldns-signzone 1.8.3 mishandles such a key (it signs with a flags-256 copy of it; found by
+    the benchmarks, bench/gen.py), which would make one zone in ~30,000 bogus by accident."""
+    while True:
+        base = run_tool(["ldns-keygen", *arguments], cwd=keydir).strip()
+        if not base.endswith("+00000"):
+            return base
 
 
 def make_unsigned_zone(
