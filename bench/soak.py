@@ -89,6 +89,12 @@ def _serving(count: int) -> bool:
 class _SoakNsd(BenchNsd):
     """bench.servers.BenchNsd, listening on SOAK_SERVERS instead."""
 
+    def __init__(self, workdir: Path, zones: ZoneSet, count: int) -> None:
+        super().__init__(workdir, zones, count)
+        # The readiness check looks for this address's port 53 (it passed by accident while
+        # bench.serve held 127.0.53.1, and hung when nothing did).
+        self.address = SOAK_SERVERS[0]
+
     def _prepare(self, port: int) -> list[str]:
         argv = super()._prepare(port)
         config = self.workdir / "nsd.conf"
