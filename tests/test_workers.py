@@ -73,11 +73,13 @@ async def collect(pool: ProbePool, targets: Sequence[ZoneTarget]) -> dict[int, Z
 
 
 def gone(pid: int) -> bool:
+    """Whether ``pid`` has ended: no such process, or a zombie (an orphan whose new parent
+    has not reaped it yet; in a container PID 1 may never)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return True
-    return False
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
 def test_the_names_cover_both_shares() -> None:
@@ -208,3 +210,17 @@ def test_the_service_with_workers_checks_every_zone_and_ends_its_workers(
     while not gone(worker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert gone(worker), "the worker outlived the service"
+
+
+def test_a_killed_service_leaves_no_worker_behind(tmp_path: Path) -> None:
+    """SIGKILL of the service (a crash, the OOM killer): its worker sees its stdin close and
+    ends by itself; nothing is left running."""
+    zones = [signed(_HERE[0], expires_in=5 * DAY), signed(_THERE[0], expires_in=5 * DAY)]
+    with ZoneServer(zones) as server:
+        config = write_config(tmp_path, server.port, zones, settings={"probe_workers": 2})
+        with ServiceProcess(config) as service:
+            for zone in zones:
+                service.wait_for_log("zone_checked", zone=zone.name, severity="ok", timeout=_WAIT)
+            (worker,) = service.children()
+            assert service.kill() == -signal.SIGKILL
+    wait_until(lambda: gone(worker), deadline=time.time() + 10, what="the orphaned worker to end")
