@@ -3,7 +3,7 @@ processes, against a real authoritative server on 127.0.0.1.
 
 The pool is checked against what the zones were signed with (each zone's own expiration), not
 against the in-process prober's output; the worker processes are real (``python -m
-watchdog.workers``) and are killed for real to see that no zone is lost.
+watchdog.probe_worker``) and are killed for real to see that no zone is lost.
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def test_the_service_with_workers_checks_every_zone_and_ends_its_workers(
             assert len(children) == 1
             (worker,) = children
             cmdline = Path(f"/proc/{worker}/cmdline").read_bytes().split(b"\0")
-            assert b"watchdog.workers" in cmdline
+            assert b"watchdog.probe_worker" in cmdline
             # A reload cannot change the probers: it says so, and the worker stays.
             write_config(tmp_path, server.port, zones, settings={"probe_workers": 3})
             service.send(signal.SIGHUP)

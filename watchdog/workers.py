@@ -3,7 +3,7 @@
 One asyncio process checks zones at ~3 ms of CPU each (sockets, decoding, verification;
 BENCHMARKS.md), so a 10,000-zone cycle is bound to one core. With ``probe_workers = N`` the
 zones are shared among N probers: the service process's own and N - 1 child processes
-(``python -m watchdog.workers``), each with its own event loop and ``Prober``. The service
+(``python -m watchdog.probe_worker``), each with its own event loop and ``Prober``. The service
 process keeps what must stay in one place: judging, alert states, the SQLite store, webhooks
 and the schedule.
 
@@ -27,9 +27,7 @@ import asyncio
 import contextlib
 import gc
 import itertools
-import logging
 import pickle
-import signal
 import struct
 import sys
 import zlib
@@ -42,7 +40,15 @@ from .errors import WatchdogError
 from .observations import ZoneObservation
 from .probe import Prober, ProbeSettings, ZoneTarget
 
-__all__ = ["ProbePool", "ProbeWorkerError", "tune_gc"]
+__all__ = [
+    "LOCAL_WEIGHT",
+    "ProbePool",
+    "ProbeWorkerError",
+    "encode_frame",
+    "read_frame",
+    "share",
+    "tune_gc",
+]
 
 # The cyclic garbage collector's thresholds for long-running processes, the service and its
 # workers (gc.set_threshold). With CPython's defaults (700, 10, 10) a 10,000-zone cycle spent
@@ -248,7 +254,7 @@ class ProbePool:
                 sys.executable,
                 "-P",
                 "-m",
-                "watchdog.workers",
+                "watchdog.probe_worker",
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
             )
@@ -258,7 +264,7 @@ class ProbePool:
         _send(worker, ("start", self.settings, self._logging))
         try:
             async with asyncio.timeout(_START_TIMEOUT):
-                hello = await _read_frame(_stdout(process))
+                hello = await read_frame(_stdout(process))
         except (TimeoutError, EOFError, asyncio.IncompleteReadError) as exc:
             await _stop(worker)
             raise ProbeWorkerError(
@@ -275,7 +281,7 @@ class ProbePool:
         """Hand each frame from ``worker`` to its batch, until the worker ends."""
         try:
             while True:
-                message = await _read_frame(_stdout(worker.process))
+                message = await read_frame(_stdout(worker.process))
                 kind = message[0]
                 if kind == "results":
                     for batch_id, results in message[1].items():
@@ -310,15 +316,16 @@ def _send(worker: _Worker, message: tuple[Any, ...]) -> None:
     stdin = worker.process.stdin
     assert stdin is not None
     if not stdin.is_closing():  # else the worker is ending; its reader fails what it had
-        stdin.write(_frame(message))
+        stdin.write(encode_frame(message))
 
 
-def _frame(message: tuple[Any, ...]) -> bytes:
+def encode_frame(message: tuple[Any, ...]) -> bytes:
+    """One message as a frame: its pickle's length (4 bytes, big-endian), then the pickle."""
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     return _LENGTH.pack(len(data)) + data
 
 
-async def _read_frame(stream: asyncio.StreamReader) -> tuple[Any, ...]:
+async def read_frame(stream: asyncio.StreamReader) -> tuple[Any, ...]:
     """The next message; IncompleteReadError at the end of the stream."""
     (length,) = _LENGTH.unpack(await stream.readexactly(_LENGTH.size))
     # Only this service and its own workers write to these pipes (the child's stdin and
@@ -354,108 +361,3 @@ def _log() -> Any:
     import structlog
 
     return structlog.get_logger(__name__)
-
-
-# -- the worker's side -------------------------------------------------------------------------
-
-
-class _Serve:
-    """One worker: take zones from stdin, probe them, write observations to stdout."""
-
-    def __init__(self, prober: Prober, out: asyncio.StreamWriter) -> None:
-        self.prober = prober
-        self.out = out
-        # (batch size, batch id, index, target): the zones of smaller batches first.
-        self.work: asyncio.PriorityQueue[tuple[int, int, int, ZoneTarget]] = asyncio.PriorityQueue()
-        self.cancelled: set[int] = set()
-        self.done: dict[int, list[tuple[int, ZoneObservation]]] = {}
-        self.flush_scheduled = False
-
-    async def lane(self) -> None:
-        while True:
-            _, batch_id, index, target = await self.work.get()
-            if batch_id in self.cancelled:
-                continue
-            try:
-                observation = await self.prober.probe(target)
-            except Exception as exc:  # a bug in the prober: the service retries the batch
-                _log().exception("probe_failed", zone=target.zone)
-                self.write(("failed", batch_id, f"{target.zone}: {exc!r}"))
-                continue
-            self.done.setdefault(batch_id, []).append((index, observation))
-            if not self.flush_scheduled:  # one frame for all that finish in this loop pass
-                self.flush_scheduled = True
-                asyncio.get_running_loop().call_soon(self.flush)
-
-    def flush(self) -> None:
-        self.flush_scheduled = False
-        done, self.done = self.done, {}
-        if done:
-            self.write(("results", done))
-
-    def take(self, message: tuple[Any, ...]) -> None:
-        kind = message[0]
-        if kind == "probe":
-            _, batch_id, size, part = message
-            for index, target in part:
-                self.work.put_nowait((size, batch_id, index, target))
-        elif kind == "cancel":
-            self.cancelled.add(message[1])
-        elif kind == "stats":
-            sent = dnsio.sent
-            counts = {"udp": sent.udp, "tcp": sent.tcp, "verified": self.prober.verifier.verified}
-            self.write(("stats", counts))
-
-    def write(self, message: tuple[Any, ...]) -> None:
-        self.out.write(_frame(message))
-
-
-async def _serve() -> int:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer)
-    transport, protocol = await loop.connect_write_pipe(
-        asyncio.streams.FlowControlMixin, sys.stdout.buffer
-    )
-    out = asyncio.StreamWriter(transport, protocol, None, loop)
-
-    async def frame() -> tuple[Any, ...] | None:
-        try:
-            return await _read_frame(reader)
-        except asyncio.IncompleteReadError:
-            return None  # stdin closed: the service is done with us
-
-    start = await frame()
-    if start is None or start[0] != "start":
-        return 0
-    settings, (log_format, log_level) = start[1], start[2]
-    from .logsetup import configure_logging
-
-    configure_logging(log_format, level=logging.getLevelNamesMapping()[log_level.upper()])
-    async with Prober(settings) as prober:
-        serve = _Serve(prober, out)
-        lanes = [asyncio.create_task(serve.lane()) for _ in range(settings.max_concurrency)]
-        serve.write(("ready",))
-        try:
-            while (message := await frame()) is not None:
-                serve.take(message)
-                await out.drain()
-        finally:
-            for task in lanes:
-                task.cancel()
-            await asyncio.gather(*lanes, return_exceptions=True)
-    return 0
-
-
-def main() -> int:
-    """``python -m watchdog.workers``: one probe worker, driven by its service over stdio."""
-    # Ctrl-C in a terminal and systemd's stop reach the whole process group: the service
-    # decides when its workers end (by closing their stdin).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    tune_gc()
-    return asyncio.run(_serve())
-
-
-if __name__ == "__main__":
-    sys.exit(main())
