@@ -37,7 +37,7 @@ from watchdog.workers import ProbePool, tune_gc
 from .gen import SERVERS, ensure_zones
 from .servers import PORT, RESOLVER
 
-__all__ = ["main", "memory", "write_config"]
+__all__ = ["main", "memory", "memory_text", "write_config"]
 
 _CYCLE_TIMEOUT = 600.0
 
@@ -81,6 +81,15 @@ def memory(pids: list[int] | None = None) -> dict[str, float]:
         result["total_rss_mb"] = round(result["rss_mb"] + result["workers_rss_mb"], 1)
         result["total_pss_mb"] = round(sum(_pss(p) for p in ["self", *map(str, pids)]), 1)
     return result
+
+
+def memory_text(c: dict[str, Any], digits: int = 0) -> str:
+    """The RSS of ``memory()``'s figures for a report line; with workers, then the sums over
+    all the processes: "86; all 148 (PSS 121)"."""
+    text = f"{c['rss_mb']:.{digits}f}"
+    if "total_rss_mb" in c:
+        text += f"; all {c['total_rss_mb']:.{digits}f} (PSS {c['total_pss_mb']:.{digits}f})"
+    return text
 
 
 def _status(pid: str) -> dict[str, float]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import REPO
+from .cycle import memory_text
 from .gen import SERVERS, ensure_zones
 from .servers import RESOLVER, BenchNsd, BenchUnbound, port_53_free
 
@@ -106,18 +107,11 @@ def _print_cycle(result: dict[str, Any]) -> None:
         print(
             f"  N={result['zones']:>6} probers={result['workers']} gc={result['gc']:<7} "
             f"cycle {c['cycle']}: {c['zones_per_s']:>7.1f} zones/s  wall {c['wall_s']:>7.2f} s  "
-            f"CPU {c['cpu_s']:>7.2f} s (gc {c['gc_s']:.2f})  RSS {_rss(c)} MB "
+            f"CPU {c['cpu_s']:>7.2f} s (gc {c['gc_s']:.2f})  RSS {memory_text(c)} MB "
             f"(peak {c['peak_rss_mb']:.0f})  queries {c['queries']} ({c['tcp_queries']} TCP)  "
             f"sig checks {c['signature_checks']}  {c['severities']}",
             flush=True,
         )
-
-
-def _rss(c: dict[str, Any]) -> str:
-    """RSS of the service process, and with workers the sums (RSS; PSS) over all of them."""
-    if "total_rss_mb" not in c:
-        return f"{c['rss_mb']:.0f}"
-    return f"{c['rss_mb']:.0f}; all {c['total_rss_mb']:.0f} (PSS {c['total_pss_mb']:.0f})"
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -229,7 +223,7 @@ def _markdown(r: dict[str, Any]) -> str:
                 f"| {result['zones']:,} | {result['workers']} | {result['gc']} | {c['cycle']} "
                 f"| {c['zones_per_s']:.0f} | {c['wall_s']:.2f} "
                 f"| {c['cpu_s']:.2f} ({c['user_s']:.2f}+{c['sys_s']:.2f}) "
-                f"| {c['gc_s']:.2f} | {_rss(c)} | {c['peak_rss_mb']:.0f} "
+                f"| {c['gc_s']:.2f} | {memory_text(c)} | {c['peak_rss_mb']:.0f} "
                 f"| {c['queries']:,} ({c['tcp_queries']:,}) | {c['signature_checks']:,} "
                 f"| {', '.join(f'{k} {v}' for k, v in c['severities'].items())} |"
             )

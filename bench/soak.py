@@ -46,7 +46,7 @@ from watchdog.service import Service
 from watchdog.store import Store
 from watchdog.workers import ProbePool
 
-from .cycle import memory
+from .cycle import memory, memory_text
 from .gen import SERVERS, ZoneSet, ensure_zones, zone_name
 from .servers import PORT, BenchNsd, port_53_free
 
@@ -220,17 +220,10 @@ def _report(cycle: dict[str, Any], as_json: bool) -> None:
     counts = " ".join(f"{k}={v}" for k, v in cycle["severities"].items())
     print(
         f"cycle {cycle['cycle']:>2}  wall {cycle['wall_s']:>7.2f} s  "
-        f"({100 * cycle['budget_used']:.1f}% of budget)  rss {cycle['rss_mb']:>7.1f} MB  "
-        f"{_all(cycle)}"
+        f"({100 * cycle['budget_used']:.1f}% of budget)  rss {memory_text(cycle, 1)} MB  "
         f"fds {cycle['fds']:>4}  verified {cycle['verified_cache']:>6}  {counts}",
         flush=True,
     )
-
-
-def _all(cycle: dict[str, Any]) -> str:
-    if "total_rss_mb" not in cycle:
-        return ""
-    return f"(all {cycle['total_rss_mb']:.1f}, PSS {cycle['total_pss_mb']:.1f})  "
 
 
 def _summary(cycles: list[dict[str, Any]], budget: float) -> dict[str, Any]:
