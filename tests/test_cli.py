@@ -558,6 +558,7 @@ def _fenced(argv: list[str]) -> list[str]:
         (["--check", "exa mple.com"], "ZONE"),
         (["--check", "a..b"], "ZONE"),
         (["--check", "example.com", "--server", "127.0.0.1:99999"], "--server"),
+        (["--check", "example.com", "--server", "127.0.0.1:5\u00b3"], "--server"),
         (["--check", "example.com", "--resolver", "not an address"], "--resolver"),
         (["--check", "example.com", "--warn-before", "soon"], "--warn-before"),
         (["--check", "example.com", "--trust-anchor", "example.com. IN DS 1 2"], "--trust-anchor"),

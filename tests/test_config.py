@@ -219,13 +219,14 @@ BAD: list[tuple[str, dict[str, Any], list[str]]] = [
      ['zone[0].servers: expected an array, got "192.0.2.1"']),
     ("bad servers", {"zone": [{"name": "example.com", "servers": [
         "192.0.2.1:abc", "[2001:db8::1", "192.0.2.300", "[192.0.2.1]:53", "ns1.example:70000",
-        "192.0.2.1", ":53"]}]},
+        "192.0.2.1", ":53", "192.0.2.1:5\u00b3"]}]},
      [f'zone[0].servers[0]: "192.0.2.1:abc" is not a server address; {SERVER_HINT}',
       f'zone[0].servers[1]: "[2001:db8::1" is not a server address; {SERVER_HINT}',
       f'zone[0].servers[2]: "192.0.2.300" is not a server address; {SERVER_HINT}',
       f'zone[0].servers[3]: "[192.0.2.1]:53" is not a server address; {SERVER_HINT}',
       f'zone[0].servers[4]: "ns1.example:70000" is not a server address; {SERVER_HINT}',
-      f'zone[0].servers[6]: ":53" is not a server address; {SERVER_HINT}']),
+      f'zone[0].servers[6]: ":53" is not a server address; {SERVER_HINT}',
+      f'zone[0].servers[7]: "192.0.2.1:5\u00b3" is not a server address; {SERVER_HINT}']),
     ("bad extra", {"zone": [{"name": "example.com", "extra": [
         "www", "www FOO", "@ RRSIG", "mail.example.org. A", "x ANY", 5]}]},
      ['zone[0].extra[0]: "www" is not "NAME TYPE"; use e.g. "www A" or "@ MX"',

@@ -324,6 +324,8 @@ def test_parse_server_accepts_the_documented_forms(text: str, expected: tuple[st
         "192.0.2.1:0",
         "192.0.2.1:65536",
         "192.0.2.1:port",
+        "192.0.2.1:5\u00b3",  # a digit to str.isdigit(), not to int()
+        "[2001:db8::1]:\u0665\u0663",  # Arabic-Indic digits
         "[192.0.2.1]:53",
         "[2001:db8::1",
         "[2001:db8::1]53",

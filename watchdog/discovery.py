@@ -95,7 +95,8 @@ def parse_server(text: str, default_port: int = 53) -> tuple[str, int]:
             raise InvalidValueError(f'server "{text}": missing port after ":"')
     port = default_port
     if port_text:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        # isascii: str.isdigit() also accepts "³" and other digits int() refuses.
+        if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
             raise InvalidValueError(f'server "{text}": port must be 1 to 65535')
         port = int(port_text)
     if not host:
