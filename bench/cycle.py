@@ -25,14 +25,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from watchdog import dnsio
 from watchdog import service as service_module
 from watchdog.config import load_config
 from watchdog.logsetup import Redactor, configure_logging
 from watchdog.probe import Prober
 from watchdog.service import Service
 from watchdog.store import Store
-from watchdog.workers import ProbePool, tune_gc
+from watchdog.workers import ProbePool, counts, tune_gc
 
 from .gen import SERVERS, ensure_zones
 from .servers import PORT, RESOLVER
@@ -142,7 +141,7 @@ async def _counts(prober: Prober | ProbePool) -> dict[str, int]:
     """Questions sent (UDP, TCP) and public-key operations so far, in whichever process."""
     if isinstance(prober, ProbePool):
         return await prober.stats()
-    return {"udp": dnsio.sent.udp, "tcp": dnsio.sent.tcp, "verified": prober.verifier.verified}
+    return counts(prober)
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:

@@ -17,10 +17,9 @@ import signal
 import sys
 from typing import Any
 
-from . import dnsio
 from .observations import ZoneObservation
 from .probe import Prober, ZoneTarget
-from .workers import encode_frame, read_frame, tune_gc
+from .workers import counts, encode_frame, read_frame, tune_gc
 
 __all__ = ["main"]
 
@@ -68,9 +67,7 @@ class _Serve:
         elif kind == "cancel":
             self.cancelled.add(message[1])
         elif kind == "stats":
-            sent = dnsio.sent
-            counts = {"udp": sent.udp, "tcp": sent.tcp, "verified": self.prober.verifier.verified}
-            self.write(("stats", counts))
+            self.write(("stats", counts(self.prober)))
 
     def write(self, message: tuple[Any, ...]) -> None:
         self.out.write(encode_frame(message))

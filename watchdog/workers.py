@@ -32,7 +32,7 @@ import struct
 import sys
 import zlib
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Self
 
 from . import dnsio
@@ -44,6 +44,7 @@ __all__ = [
     "LOCAL_WEIGHT",
     "ProbePool",
     "ProbeWorkerError",
+    "counts",
     "encode_frame",
     "read_frame",
     "share",
@@ -77,6 +78,12 @@ class ProbeWorkerError(WatchdogError):
 def tune_gc() -> None:
     """The collector's thresholds for a long-running process (see _GC_THRESHOLDS)."""
     gc.set_threshold(*_GC_THRESHOLDS)
+
+
+def counts(prober: Prober) -> dict[str, int]:
+    """This process's counters: questions sent (UDP, TCP) and ``prober``'s public-key
+    operations, for benchmarks (a pool sums them over its processes)."""
+    return {"udp": dnsio.sent.udp, "tcp": dnsio.sent.tcp, "verified": prober.verifier.verified}
 
 
 def share(zone: str, probers: int) -> int:
@@ -126,12 +133,10 @@ class ProbePool:
     ) -> None:
         if workers < 2:
             raise ValueError(f"a pool has at least 2 probers, got {workers}")
-        self.settings = ProbeSettings(
-            timeout=settings.timeout,
-            retries=settings.retries,
+        self.settings = replace(
+            settings,
             max_concurrency=max(1, settings.max_concurrency // workers),
             per_server_concurrency=max(1, settings.per_server_concurrency // workers),
-            resolver=settings.resolver,
         )
         self.size = workers
         self._logging = (log_format, log_level)
@@ -223,19 +228,15 @@ class ProbePool:
 
         For benchmarks: a worker started again begins from zero.
         """
-        total = {
-            "udp": dnsio.sent.udp,
-            "tcp": dnsio.sent.tcp,
-            "verified": self._local.verifier.verified,
-        }
+        total = counts(self._local)
         for worker in list(self._workers.values()):
             if not worker.alive:
                 continue
             worker.stats = asyncio.get_running_loop().create_future()
             _send(worker, ("stats",))
             async with asyncio.timeout(_START_TIMEOUT):
-                counts = await worker.stats
-            for key, value in counts.items():
+                theirs = await worker.stats
+            for key, value in theirs.items():
                 total[key] += value
         return total
 
