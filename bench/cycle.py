@@ -25,13 +25,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from watchdog import service as service_module
-from watchdog.config import load_config
-from watchdog.logsetup import Redactor, configure_logging
-from watchdog.probe import Prober
-from watchdog.service import Service
-from watchdog.store import Store
-from watchdog.workers import ProbePool, counts, tune_gc
+from watchdog.config.parse import load_config
+from watchdog.probe.pool import ProbePool, counts, tune_gc
+from watchdog.probe.prober import Prober
+from watchdog.service import loop as service_module
+from watchdog.service.logsetup import Redactor, configure_logging
+from watchdog.service.loop import Service
+from watchdog.service.store import Store
 
 from .gen import SERVERS, ensure_zones
 from .servers import PORT, RESOLVER

@@ -38,13 +38,13 @@ from typing import Any, TextIO
 
 from lab.dnsquery import ask
 
-from watchdog import dnsio
-from watchdog import service as service_module
-from watchdog.config import load_config
-from watchdog.logsetup import Redactor, configure_logging
-from watchdog.service import Service
-from watchdog.store import Store
-from watchdog.workers import ProbePool
+from watchdog.config.parse import load_config
+from watchdog.probe import dnsio
+from watchdog.probe.pool import ProbePool
+from watchdog.service import loop as service_module
+from watchdog.service.logsetup import Redactor, configure_logging
+from watchdog.service.loop import Service
+from watchdog.service.store import Store
 
 from .cycle import memory, memory_text
 from .gen import SERVERS, ZoneSet, ensure_zones, zone_name

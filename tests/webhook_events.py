@@ -1,7 +1,7 @@
 """The webhook events of a zone running out of signatures, as a receiver checks them.
 
-Shared by the end-to-end tests of the real service (tests/test_service_e2e.py,
-tests/test_service_restart.py): the wire names of the generic webhook, the four transitions
+Shared by the end-to-end tests of the real service (tests/e2e/test_service_e2e.py,
+tests/service/test_service_restart.py): the wire names of the generic webhook, the four transitions
 of the expiry condition, the seconds the engine predicts for them, the HMAC check by the
 documented recipe, and the report file those tests write (tests/.e2e-report.txt).
 """
@@ -19,8 +19,8 @@ from typing import Any
 from lab import SignedZone
 from receivers import RecordedRequest
 
-from watchdog.assess import signature_timeline
-from watchdog.config import load_config
+from watchdog.config.parse import load_config
+from watchdog.engine.assess import signature_timeline
 
 __all__ = [
     "EVENT_HEADER",

@@ -4,7 +4,7 @@ The engine is pure (no clock, no I/O): feed it observations and ``now``, get dea
 severities back. The prober, the store, the notifier and the service are the I/O shell around it.
 """
 
-from .assess import (
+from watchdog.engine.assess import (
     Deadline,
     Deadlines,
     RRsetVerdict,
@@ -17,16 +17,8 @@ from .assess import (
     assess_zone,
     signature_timeline,
 )
-from .errors import (
-    ConfigError,
-    DeliveryError,
-    InvalidValueError,
-    ProbeError,
-    StateError,
-    WatchdogError,
-)
-from .findings import Finding, Severity, worst
-from .observations import (
+from watchdog.engine.findings import Finding, Severity, worst
+from watchdog.engine.observations import (
     ChainStatus,
     RRsetObservation,
     ServerObservation,
@@ -34,7 +26,7 @@ from .observations import (
     Verification,
     ZoneObservation,
 )
-from .profiles import (
+from watchdog.engine.profiles import (
     DEFAULT_SETTINGS,
     Profile,
     ValidatorSettings,
@@ -43,7 +35,7 @@ from .profiles import (
     unbound_skew,
     window,
 )
-from .timeutil import (
+from watchdog.engine.timeutil import (
     format_duration,
     format_relative,
     lifetime,
@@ -51,6 +43,14 @@ from .timeutil import (
     rfc3339,
     serial_precedes,
     serial_to_posix,
+)
+from watchdog.errors import (
+    ConfigError,
+    DeliveryError,
+    InvalidValueError,
+    ProbeError,
+    StateError,
+    WatchdogError,
 )
 
 __version__ = "0.1.0"

@@ -23,17 +23,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
-from . import __version__
-from .assess import WarnBefore, ZonePolicy, assess_zone
-from .errors import ConfigError, InvalidValueError, WatchdogError
-from .profiles import Profile, parse_profile
-from .timeutil import parse_duration
+from watchdog import __version__
+from watchdog.engine.assess import WarnBefore, ZonePolicy, assess_zone
+from watchdog.engine.profiles import Profile, parse_profile
+from watchdog.engine.timeutil import parse_duration
+from watchdog.errors import ConfigError, InvalidValueError, WatchdogError
 
 if TYPE_CHECKING:
-    from .assess import ZoneReport
-    from .config import Config
-    from .observations import ZoneObservation
-    from .probe import ProbeSettings, ZoneTarget
+    from watchdog.config.parse import Config
+    from watchdog.engine.assess import ZoneReport
+    from watchdog.engine.observations import ZoneObservation
+    from watchdog.probe.prober import ProbeSettings, ZoneTarget
 
 __all__ = ["main", "parse_at", "parse_zone_name"]
 
@@ -158,7 +158,7 @@ def parse_zone_name(text: str, where: str) -> str:
     import dns.exception
     import dns.name
 
-    from .config_values import bad_zone_label
+    from watchdog.config.values import bad_zone_label
 
     value = text.strip()
     if not value or any(c.isspace() for c in value):
@@ -243,7 +243,7 @@ def _override_policy(policy: ZonePolicy, args: argparse.Namespace) -> ZonePolicy
 
 def _jobs(args: argparse.Namespace) -> tuple[list[_Job], Config | None]:
     """The zones to check with their targets and policies, and the loaded config if any."""
-    from .probe import ZoneTarget, parse_server, parse_trust_anchor
+    from watchdog.probe.prober import ZoneTarget, parse_server, parse_trust_anchor
 
     servers = tuple(args.server)
     for text in servers:
@@ -255,7 +255,7 @@ def _jobs(args: argparse.Namespace) -> tuple[list[_Job], Config | None]:
     jobs: list[_Job] = []
     config: Config | None = None
     if args.config is not None:
-        from .config import load_config
+        from watchdog.config.parse import load_config
 
         try:
             config = load_config(Path(args.config))
@@ -282,7 +282,7 @@ def _jobs(args: argparse.Namespace) -> tuple[list[_Job], Config | None]:
 
 
 def _probe_settings(args: argparse.Namespace, config: Config | None) -> ProbeSettings:
-    from .probe import ProbeSettings, parse_server
+    from watchdog.probe.prober import ProbeSettings, parse_server
 
     settings = ProbeSettings() if config is None else config.service.probe_settings()
     if args.resolver is not None:
@@ -297,7 +297,7 @@ def _probe_settings(args: argparse.Namespace, config: Config | None) -> ProbeSet
 
 
 async def _probe_all(jobs: Sequence[_Job], settings: ProbeSettings) -> list[ZoneObservation]:
-    from .probe import Prober
+    from watchdog.probe.prober import Prober
 
     async with Prober(settings) as prober:
         return await prober.probe_many([j.target for j in jobs])
@@ -344,7 +344,7 @@ def _colour() -> bool:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .report import exit_code, nagios_line, render_text, to_json
+    from watchdog.render.check import exit_code, nagios_line, render_text, to_json
 
     profile: Profile = _option("--profile", parse_profile, args.profile)
     if args.warn_before is not None:
@@ -390,7 +390,7 @@ def _run(argv: list[str]) -> int:
     if args.serve or args.validate_config:
         if args.config is None:
             raise _UsageError("--serve and --validate-config need --config PATH")
-        from .service import run_service, validate_config
+        from watchdog.service.loop import run_service, validate_config
 
         if args.validate_config:
             return validate_config(Path(args.config))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import dns.exception
 
-from watchdog.profiles import DEFAULT_SETTINGS, ValidatorSettings
+from watchdog.engine.profiles import DEFAULT_SETTINGS, ValidatorSettings
 
 from .clock import next_second_after, sleep_until
 from .dnsquery import ValidatorAnswer, query

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import dns.name
 import dns.rdataclass
 
-from watchdog.profiles import DEFAULT_SETTINGS, ValidatorSettings
+from watchdog.engine.profiles import DEFAULT_SETTINGS, ValidatorSettings
 
 from .clock import faketime_environment
 from .dnsquery import answers

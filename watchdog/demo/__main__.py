@@ -2,7 +2,7 @@
 
 Everything runs in this one process on 127.0.0.1 and needs no Debian package: the pure-Python
 authoritative server (watchdog.demo.authserver) serves a zone signed to expire shortly, a small
-webhook receiver prints each event as it arrives, and the real watch service (watchdog.service)
+webhook receiver prints each event as it arrives, and the real watch service (watchdog.service.loop)
 watches the zone with a demo config. When the zone has gone all the way to skew-exhausted, the
 demo re-signs it and waits for the recovery; then everything stops and the temporary files go.
 
@@ -24,11 +24,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import load_config
-from ..logsetup import Redactor, configure_logging
-from ..service import Service
-from ..store import Store
-from ..timeutil import rfc3339
+from watchdog.config.parse import load_config
+from watchdog.engine.timeutil import rfc3339
+from watchdog.service.logsetup import Redactor, configure_logging
+from watchdog.service.loop import Service
+from watchdog.service.store import Store
+
 from .authserver import AuthServer
 from .receiver import ReceivedRequest, WebhookReceiver
 from .signer import DEMO_RECORDS, ds_records, make_keys, sign_zone

@@ -40,7 +40,7 @@ import dns.rdatatype
 import dns.rrset
 from dns.rdtypes.ANY.TXT import TXT
 
-from ..errors import InvalidValueError
+from watchdog.errors import InvalidValueError
 
 __all__ = ["Ending", "Fault", "FaultKind", "Reply", "Transport", "plan_reply"]
 

@@ -26,8 +26,8 @@ from dns.dnssectypes import Algorithm
 from dns.rdtypes.ANY.DNSKEY import DNSKEY
 from dns.rdtypes.ANY.RRSIG import RRSIG
 
-from ..errors import InvalidValueError
-from ..timeutil import SERIAL_MODULUS
+from watchdog.engine.timeutil import SERIAL_MODULUS
+from watchdog.errors import InvalidValueError
 
 __all__ = [
     "DEMO_RECORDS",

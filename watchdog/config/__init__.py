@@ -1,0 +1,1 @@
+"""Configuration: TOML -> typed, fully parsed values, every problem listed in one ConfigError."""

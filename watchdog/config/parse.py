@@ -1,0 +1,555 @@
+"""Configuration: a TOML mapping -> a frozen Config, with every problem listed at once.
+
+``parse_config`` is pure: it takes the parsed mapping, a file reader and the environment, and
+returns a Config or raises ONE ConfigError naming every problem with its key path and a hint
+(``zone[2].warn_before: "10d%" is not a duration ...``). Arrays of tables count from 0, as in
+jq (``zone[0]`` is the first ``[[zone]]``). ``load_config`` is the shell: it reads the TOML file,
+secret files and the environment. Durations are strings ("15m", "36h", "7d") or integers
+(whole seconds). Relative paths are relative to the configuration file's directory, except
+``*_file`` secrets, which are relative to ``$CREDENTIALS_DIRECTORY`` when it is set (systemd
+LoadCredential=). Webhook URLs and HMAC keys are secrets: never in a repr or an error message.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import dns.exception
+import dns.name
+import dns.rdatatype
+import dns.zonefile
+
+from watchdog.config.values import (
+    _ENV_NAME,
+    _anchor_problem,
+    _choice,
+    _describe,
+    _duration,
+    _extra_entry,
+    _glob_pattern,
+    _is_http_url,
+    _join,
+    _name,
+    _path,
+    _quote,
+    _resolver,
+    _unknown_key,
+    _warn_before,
+    _whole,
+    _zone_name,
+    _zone_pattern,
+    _zone_server,
+)
+from watchdog.engine.assess import WarnBefore, ZonePolicy
+from watchdog.engine.findings import Severity
+from watchdog.engine.profiles import DEFAULT_SETTINGS, ValidatorSettings
+from watchdog.engine.timeutil import format_duration
+from watchdog.errors import ConfigError, InvalidValueError
+
+if TYPE_CHECKING:
+    from watchdog.probe.prober import ProbeSettings
+
+__all__ = [
+    "LOG_FORMATS",
+    "LOG_LEVELS",
+    "WEBHOOK_KINDS",
+    "Config",
+    "ServiceConfig",
+    "WebhookConfig",
+    "ZoneConfig",
+    "load_config",
+    "parse_config",
+    "webhook_matches",
+]
+
+LOG_FORMATS = ("auto", "json", "console")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+WEBHOOK_KINDS = ("generic", "slack")
+_SEVERITIES = tuple(s.value for s in Severity)
+
+_MAX_PROBE_WORKERS = 64  # a typo must not start a thousand processes
+
+_T = TypeVar("_T")
+_MISSING: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """The ``[watchdog]`` table: how the service runs. Durations are in seconds."""
+
+    state_path: Path = Path("/var/lib/dnssec-watchdog/state.sqlite3")
+    interval: int = 900
+    jitter: int = 30
+    resolver: tuple[str, int] | None = None  # (IP address, port); None: /etc/resolv.conf
+    max_concurrency: int = 256
+    per_server_concurrency: int = 8
+    probe_workers: int = 1  # processes that probe, the service's own included
+    query_timeout: int = 2
+    retries: int = 2
+    log_format: str = "auto"
+    log_level: str = "info"
+    delivery_timeout: int = 10
+    delivery_backoff_base: int = 10
+    delivery_backoff_cap: int = 3600
+    delivery_give_up_after: int = 86400
+
+    def probe_settings(self) -> ProbeSettings:
+        """The prober's settings from this table."""
+        from watchdog.probe.prober import (
+            ProbeSettings,  # at call time: config stays importable without I/O
+        )
+
+        return ProbeSettings(
+            timeout=float(self.query_timeout),
+            retries=self.retries,
+            max_concurrency=self.max_concurrency,
+            per_server_concurrency=self.per_server_concurrency,
+            resolver=self.resolver,
+        )
+
+
+_DEFAULT_POLICY = ZonePolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneConfig:
+    """One ``[[zone]]`` with the ``[defaults]`` it did not override applied."""
+
+    name: str  # lowercase, ASCII (IDNA), with the final dot
+    servers: tuple[str, ...] = ()  # "192.0.2.1:53", "ns1.example:5353", "[2001:db8::1]:53"
+    trust_anchor: str | None = None  # DS/DNSKEY records in zone-file format
+    extra: tuple[tuple[str, str], ...] = ()  # (absolute owner name, type)
+    policy: ZonePolicy = _DEFAULT_POLICY
+    renotify: int = 86400
+    unreachable_after: int = 3
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class WebhookConfig:
+    """One ``[[webhook]]``; ``url`` and ``hmac_secret`` are secrets, hidden from repr."""
+
+    name: str
+    kind: str
+    url: str
+    hmac_secret: str | None = None
+    min_severity: Severity = Severity.WARNING
+    zones: tuple[str, ...] = ("*",)  # normalized names or fnmatch patterns
+
+    def __repr__(self) -> str:
+        secret = "<hidden>" if self.hmac_secret is not None else "None"
+        return (
+            f"WebhookConfig(name={self.name!r}, kind={self.kind!r}, url=<hidden>, "
+            f"hmac_secret={secret}, min_severity={self.min_severity.value!r}, "
+            f"zones={self.zones!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A whole, valid configuration; ``source`` names where it came from."""
+
+    service: ServiceConfig
+    zones: tuple[ZoneConfig, ...]
+    webhooks: tuple[WebhookConfig, ...] = ()
+    source: str = ""
+
+
+def webhook_matches(webhook: WebhookConfig, zone_name: str, severity: Severity) -> bool:
+    """Whether an event of ``severity`` about ``zone_name`` goes to ``webhook``."""
+    if severity.rank < webhook.min_severity.rank:
+        return False
+    name = _glob_pattern(zone_name)
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in webhook.zones)
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and check the TOML file at ``path``, its secret files and the environment."""
+    source = str(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError([f"cannot read the file: {exc.strerror or exc}"], source) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(["the file is not UTF-8 text"], source) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:  # its message names line and column
+        raise ConfigError([f"not valid TOML: {exc}"], source) from exc
+    return parse_config(
+        data, source=source, read_file=_read_text, env=os.environ if env is None else env
+    )
+
+
+def _read_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def parse_config(
+    data: Mapping[str, Any],
+    *,
+    source: str,
+    read_file: Callable[[Path], str],
+    env: Mapping[str, str],
+) -> Config:
+    """Check a parsed configuration; raise one ConfigError listing every problem."""
+    parser = _Parser(source, read_file, env)
+    top = parser.table(data, "", _TOP_KEYS)
+    service = parser.service(top.get("watchdog", {}))
+    defaults = parser.policy(
+        parser.table(top.get("defaults", {}), "defaults", _POLICY_KEYS), "defaults", _BUILTIN_POLICY
+    )
+    parser.extra_names(defaults.extra_path, defaults.extra, dns.name.root)  # even with no zone
+    zones = parser.zones(top.get("zone", _MISSING), defaults)
+    webhooks = parser.webhooks(top.get("webhook", []), [z.name for z in zones])
+    if parser.problems:
+        raise ConfigError(list(dict.fromkeys(parser.problems)), source=source)
+    return Config(service, zones, webhooks, source)
+
+
+_TOP_KEYS = ("watchdog", "defaults", "zone", "webhook")
+_WATCHDOG_KEYS = tuple(ServiceConfig.__dataclass_fields__)
+# fmt: off
+_POLICY_KEYS = ("warn_before", "skew_min", "skew_max", "powerdns_inception_skew", "renotify",
+                "unreachable_after", "extra")
+_ZONE_KEYS = ("name", "servers", "trust_anchor", *_POLICY_KEYS)
+_WEBHOOK_KEYS = ("name", "kind", "url", "url_file", "url_env", "hmac_secret", "hmac_secret_file",
+                 "hmac_secret_env", "min_severity", "zones")
+# fmt: on
+
+
+_ZONE_DEFAULTS = ZoneConfig(".")
+
+
+@dataclass(frozen=True, slots=True)
+class _Policy:
+    """The overridable per-zone values, before they are applied to one zone."""
+
+    warn_before: WarnBefore = _DEFAULT_POLICY.warn_before
+    skew_min: int = DEFAULT_SETTINGS.skew_min
+    skew_max: int = DEFAULT_SETTINGS.skew_max
+    powerdns_inception_skew: int = DEFAULT_SETTINGS.powerdns_inception_skew
+    renotify: int = _ZONE_DEFAULTS.renotify
+    unreachable_after: int = _ZONE_DEFAULTS.unreachable_after
+    extra: object = ()  # raw entries, resolved against each zone
+    extra_path: str = "defaults.extra"
+
+
+_BUILTIN_POLICY = _Policy()
+
+
+class _Parser:
+    """Walks the mapping, converting values and collecting problems instead of raising."""
+
+    def __init__(self, source: str, read_file: Callable[[Path], str], env: Mapping[str, str]):
+        self.problems: list[str] = []
+        self.read_file = read_file
+        self.env = env
+        self.base_dir = Path(source).parent
+        credentials = env.get("CREDENTIALS_DIRECTORY")
+        self.credentials_dir = Path(credentials) if credentials else None
+
+    def problem(self, path: str, message: str) -> None:
+        self.problems.append(f"{path or 'top level'}: {message}")
+
+    def table(self, value: object, path: str, known: Sequence[str]) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            self.problem(path, f"expected a table, got {_describe(value)}")
+            return {}
+        result = {}
+        for key, item in value.items():
+            if isinstance(key, str) and key in known:
+                result[key] = item
+            else:
+                self.problem(_join(path, key), _unknown_key(key, known))
+        return result
+
+    def get(
+        self, t: Mapping[str, Any], path: str, key: str, default: _T, convert: Callable[[Any], _T]
+    ) -> _T:
+        if key not in t:
+            return default
+        try:
+            return convert(t[key])
+        except InvalidValueError as exc:
+            self.problem(_join(path, key), str(exc))
+            return default
+
+    def items(self, value: object, path: str, convert: Callable[[Any], _T]) -> tuple[_T, ...]:
+        if not isinstance(value, list | tuple):
+            self.problem(path, f"expected an array, got {_describe(value)}")
+            return ()
+        result = []
+        for i, item in enumerate(value):
+            try:
+                result.append(convert(item))
+            except InvalidValueError as exc:
+                self.problem(f"{path}[{i}]", str(exc))
+        return tuple(dict.fromkeys(result))
+
+    def tables(self, value: object, key: str, known: Sequence[str]) -> list[tuple[str, Any]]:
+        """(key path, table with only known keys) of each entry of an array of tables."""
+        if not isinstance(value, list | tuple):
+            self.problem(key, f"expected an array of tables ([[{key}]]), got {_describe(value)}")
+            return []
+        result = []
+        for i, item in enumerate(value):
+            if isinstance(item, Mapping):
+                result.append((f"{key}[{i}]", self.table(item, f"{key}[{i}]", known)))
+            else:
+                self.problem(f"{key}[{i}]", f"expected a table, got {_describe(item)}")
+        return result
+
+    def service(self, raw: object) -> ServiceConfig:
+        t, defaults = self.table(raw, "watchdog", _WATCHDOG_KEYS), ServiceConfig()
+        converters = {**_SERVICE_CONVERTERS, "state_path": lambda v: self.base_dir / _path(v)}
+        s = ServiceConfig(
+            **{
+                key: self.get(t, "watchdog", key, getattr(defaults, key), convert)
+                for key, convert in converters.items()
+            }
+        )
+        if s.jitter >= s.interval:
+            self.problem(
+                "watchdog.jitter",
+                f"{format_duration(s.jitter)} must be shorter than watchdog.interval "
+                f"({format_duration(s.interval)}); lower it",
+            )
+        if s.delivery_backoff_base > s.delivery_backoff_cap:
+            cap = format_duration(s.delivery_backoff_cap)
+            self.problem(
+                "watchdog.delivery_backoff_base",
+                f"{format_duration(s.delivery_backoff_base)} must not exceed "
+                f"watchdog.delivery_backoff_cap ({cap})",
+            )
+        return s
+
+    def policy(self, t: Mapping[str, Any], path: str, fallback: _Policy) -> _Policy:
+        g = partial(self.get, t, path)
+        seconds = partial(_whole, unit=" of seconds")
+        return _Policy(
+            warn_before=g("warn_before", fallback.warn_before, _warn_before),
+            skew_min=g("skew_min", fallback.skew_min, seconds),
+            skew_max=g("skew_max", fallback.skew_max, seconds),
+            powerdns_inception_skew=g(
+                "powerdns_inception_skew", fallback.powerdns_inception_skew, seconds
+            ),
+            renotify=g("renotify", fallback.renotify, partial(_duration, minimum=1)),
+            unreachable_after=g(
+                "unreachable_after", fallback.unreachable_after, partial(_whole, minimum=1)
+            ),
+            extra=t.get("extra", fallback.extra),
+            extra_path=f"{path}.extra" if "extra" in t else fallback.extra_path,
+        )
+
+    def extra_names(
+        self, path: str, raw: object, origin: dns.name.Name
+    ) -> tuple[tuple[str, str], ...]:
+        return self.items(raw, path, partial(_extra_entry, origin=origin))
+
+    def zones(self, raw: object, defaults: _Policy) -> tuple[ZoneConfig, ...]:
+        if raw is _MISSING:
+            self.problem("zone", 'no [[zone]] table; add one with name = "example.com"')
+            return ()
+        seen: dict[str, str] = {}
+        result = []
+        for path, t in self.tables(raw, "zone", _ZONE_KEYS):
+            zone = self.zone(t, path, defaults)
+            if zone is not None and zone.name in seen:
+                self.problem(
+                    f"{path}.name",
+                    f'"{zone.name}" is already configured as '
+                    f"{seen[zone.name]}; list each zone once",
+                )
+            elif zone is not None:
+                seen[zone.name] = path
+                result.append(zone)
+        return tuple(result)
+
+    def zone(self, t: Mapping[str, Any], path: str, defaults: _Policy) -> ZoneConfig | None:
+        if "name" not in t:
+            self.problem(path, 'no name; add name = "example.com"')
+        name = self.get(t, path, "name", None, _zone_name)
+        policy = self.policy(t, path, defaults)
+        servers = (
+            self.items(t["servers"], f"{path}.servers", _zone_server) if "servers" in t else ()
+        )
+        origin = dns.name.from_text(name) if name is not None else None
+        anchor = (
+            self.trust_anchor(t["trust_anchor"], f"{path}.trust_anchor", origin)
+            if "trust_anchor" in t
+            else None
+        )
+        extra = self.extra_names(policy.extra_path, policy.extra, origin or dns.name.root)
+        if origin is None or name is None:
+            return None
+        settings = ValidatorSettings(
+            policy.skew_min, policy.skew_max, policy.powerdns_inception_skew
+        )
+        return ZoneConfig(
+            name=name,
+            servers=servers,
+            trust_anchor=anchor,
+            extra=extra,
+            policy=ZonePolicy(settings=settings, warn_before=policy.warn_before),
+            renotify=policy.renotify,
+            unreachable_after=policy.unreachable_after,
+        )
+
+    def trust_anchor(self, raw: object, path: str, zone: dns.name.Name | None) -> str | None:
+        if not isinstance(raw, str):
+            self.problem(path, f'expected DS/DNSKEY records or "@/path/file", got {_describe(raw)}')
+            return None
+        text: str | None = raw
+        file = None
+        if re.fullmatch(r"@\S+\s*", raw):  # "@ IN DS ..." are records at the apex
+            file = self.base_dir / raw[1:].strip()
+            text = self.read(path, file)
+        if text is not None and zone is not None:
+            problem = _anchor_problem(text, zone, file)
+            if problem:
+                self.problem(path, problem)
+        return text
+
+    def read(self, path: str, file: Path) -> str | None:
+        try:
+            return self.read_file(file)
+        except OSError as exc:
+            self.problem(path, f"cannot read {file}: {exc.strerror or type(exc).__name__}")
+        except ValueError:
+            self.problem(path, f"{file} is not UTF-8 text")
+        return None
+
+    def webhooks(self, raw: object, zones: Sequence[str]) -> tuple[WebhookConfig, ...]:
+        seen: dict[str, str] = {}
+        result = []
+        for path, t in self.tables(raw, "webhook", _WEBHOOK_KEYS):
+            if "name" not in t:
+                self.problem(path, 'no name; add name = "ops" (it identifies the receiver)')
+            name = self.get(t, path, "name", None, _name)
+            if name is not None and name in seen:
+                self.problem(
+                    f"{path}.name",
+                    f"{_quote(name)} is already used by {seen[name]}; webhook names must be unique",
+                )
+            elif name is not None:
+                seen[name] = path
+            kind = self.get(t, path, "kind", "generic", partial(_choice, options=WEBHOOK_KINDS))
+            url = self.secret(t, path, "url", required=True)
+            if url is not None and not _is_http_url(url.value):
+                self.problem(url.path, f"{url.origin} is not an http:// or https:// URL")
+            hmac = self.secret(t, path, "hmac_secret", required=False)
+            if hmac is not None and kind == "slack":
+                self.problem(
+                    hmac.path, 'Slack webhooks are not signed; remove it or set kind = "generic"'
+                )
+            severity = self.get(
+                t, path, "min_severity", "warning", partial(_choice, options=_SEVERITIES)
+            )
+            patterns: tuple[str, ...] = ("*",)
+            if "zones" in t:
+                convert = partial(_zone_pattern, zones=zones)
+                patterns = self.items(t["zones"], f"{path}.zones", convert)
+                if isinstance(t["zones"], list | tuple) and not t["zones"]:
+                    self.problem(f"{path}.zones", "is empty; leave it out to match every zone")
+            if name is not None and url is not None:
+                secret = hmac.value if hmac is not None else None
+                result.append(
+                    WebhookConfig(name, kind, url.value, secret, Severity(severity), patterns)
+                )
+        return tuple(result)
+
+    def secret(
+        self, t: Mapping[str, Any], path: str, base: str, *, required: bool
+    ) -> _Secret | None:
+        """The secret from exactly one of ``base``, ``base_file`` or ``base_env``.
+
+        Problems name the key, the variable or the file, never the value.
+        """
+        given = [k for k in (base, f"{base}_file", f"{base}_env") if k in t]
+        if len(given) > 1:
+            both = "are both" if len(given) == 2 else "are all"
+            self.problem(path, f"{' and '.join(given)} {both} set; keep exactly one")
+            return None
+        if not given:
+            if required:
+                self.problem(path, f'no {base}; set {base}_env = "VARIABLE" or {base}_file')
+            return None
+        key, raw = given[0], t[given[0]]
+        where = _join(path, key)
+        if not isinstance(raw, str):
+            self.problem(where, f"expected a string, got {_describe(raw, secret=key == base)}")
+            return None
+        value: str | None
+        if key == base:
+            value, origin = raw, "the value"
+        elif key.endswith("_env"):
+            value, origin = self.env_value(where, raw), f"${raw}"
+        else:
+            value, origin = self.file_value(where, raw)
+        if value is None:
+            return None
+        if not value.strip():
+            self.problem(where, f"{origin} is empty")
+            return None
+        return _Secret(where, origin, value.strip())
+
+    def env_value(self, path: str, name: str) -> str | None:
+        if not _ENV_NAME.fullmatch(name):
+            # Not echoed: a URL or key pasted here by mistake would end up in the log.
+            self.problem(
+                path,
+                "is not an environment variable name (letters, digits, _); to give the value "
+                "itself, drop _env",
+            )
+            return None
+        if name not in self.env:
+            self.problem(path, f"environment variable {name} is not set")
+            return None
+        return self.env[name]
+
+    def file_value(self, path: str, name: str) -> tuple[str | None, str]:
+        if "://" in name or not name.strip():
+            # Not echoed: a URL or key pasted here by mistake would end up in the log.
+            self.problem(path, "is not a file path; to give the value itself, drop _file")
+            return None, ""
+        relative = Path(name.strip())
+        if relative.is_absolute():
+            file = relative
+        elif self.credentials_dir is not None:  # systemd LoadCredential=
+            file = self.credentials_dir / relative
+        else:
+            file = self.base_dir / relative
+        return self.read(path, file), f"the content of {file}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Secret:
+    path: str  # key path, for problems
+    origin: str  # "the value", "$VARIABLE" or "the content of FILE": never the secret
+    value: str = field(repr=False)
+
+
+_SERVICE_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "interval": partial(_duration, minimum=1),
+    "jitter": _duration,
+    "resolver": _resolver,
+    "max_concurrency": partial(_whole, minimum=1),
+    "per_server_concurrency": partial(_whole, minimum=1),
+    "probe_workers": partial(_whole, minimum=1, maximum=_MAX_PROBE_WORKERS),
+    "query_timeout": partial(_duration, minimum=1),
+    "retries": _whole,
+    "log_format": partial(_choice, options=LOG_FORMATS),
+    "log_level": partial(_choice, options=LOG_LEVELS),
+    "delivery_timeout": partial(_duration, minimum=1),
+    "delivery_backoff_base": partial(_duration, minimum=1),
+    "delivery_backoff_cap": partial(_duration, minimum=1),
+    "delivery_give_up_after": partial(_duration, minimum=1),
+}

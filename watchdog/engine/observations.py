@@ -1,0 +1,92 @@
+"""What the prober saw: plain frozen data handed from the I/O shell to the pure engine.
+
+Times here are the raw 32-bit RRSIG fields exactly as served; the engine maps them to 64-bit
+POSIX time against its own ``now`` (timeutil.serial_to_posix).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from watchdog.engine.findings import Finding
+
+__all__ = [
+    "ChainStatus",
+    "RRsetObservation",
+    "ServerObservation",
+    "SignatureObservation",
+    "Verification",
+    "ZoneObservation",
+]
+
+
+class Verification(StrEnum):
+    """The outcome of checking one RRSIG cryptographically, independent of time."""
+
+    VALID = "valid"  # verifies with a DNSKEY of the zone (for DNSKEY: a DS-matched key)
+    BOGUS = "bogus"  # the signature does not verify
+    NO_KEY = "no_key"  # no DNSKEY with this key tag and algorithm (or, for DNSKEY, none DS-matched)
+    UNSUPPORTED_ALGORITHM = "unsupported_algorithm"  # we cannot check it; neither bogus nor valid
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureObservation:
+    """One RRSIG as served, with the result of verifying it."""
+
+    owner: str
+    rtype: str
+    key_tag: int
+    algorithm: int
+    inception: int  # raw 32-bit field
+    expiration: int  # raw 32-bit field
+    original_ttl: int
+    verification: Verification
+    reason: str = ""  # why it did not verify, for humans
+    signer: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RRsetObservation:
+    """One RRset (owner, type) as one server served it, with its signatures."""
+
+    owner: str
+    rtype: str
+    ttl: int
+    signatures: tuple[SignatureObservation, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerObservation:
+    """Everything one authoritative server address answered (or failed to)."""
+
+    address: str  # "192.0.2.1:53", "[2001:db8::1]:53"
+    name: str | None = None  # the NS name it was found under; None for configured servers
+    reachable: bool = True
+    serial: int | None = None
+    rrsets: tuple[RRsetObservation, ...] = ()
+    problems: tuple[Finding, ...] = ()  # timeouts, lame, REFUSED, malformed answers...
+    # Its DNSKEY question got no usable answer and no other server served the zone's keys:
+    # its signatures could not be checked (NO_KEY), which is undecided, not bogus.
+    keys_unknown: bool = False
+
+
+class ChainStatus(StrEnum):
+    """Whether the DNSKEY RRset was tied to a DS (from the parent or a configured anchor)."""
+
+    PARENT_DS = "parent_ds"  # a DS from the parent matched a DNSKEY
+    TRUST_ANCHOR = "trust_anchor"  # a configured DS/DNSKEY anchor matched
+    NOT_CHECKED = "not_checked"  # neither was available: said so, never pretended
+    BROKEN = "broken"  # a DS or anchor exists and no served DNSKEY matches it
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneObservation:
+    """One check of one zone: every server's answers plus the parent's DS."""
+
+    zone: str
+    servers: tuple[ServerObservation, ...]
+    chain: ChainStatus = ChainStatus.NOT_CHECKED
+    ds: RRsetObservation | None = None  # the parent's DS RRset and its RRSIGs
+    signed: bool = True  # False when no server served a DNSKEY RRset
+    problems: tuple[Finding, ...] = field(default=())  # zone-level: discovery, chain of trust

@@ -1,0 +1,1 @@
+"""What people and programs read, rendered from reports: pure functions from data to text."""
