@@ -18,9 +18,9 @@ from receivers import Receiver, Reply, free_port, tls_contexts
 from structlog.testing import capture_logs
 
 from watchdog.alerting.delivery import (
-    Notifier,
     RetryPolicy,
     Timeouts,
+    WebhookDelivery,
     WebhookTarget,
     backoff_delay,
     parse_retry_after,
@@ -50,11 +50,11 @@ def store(tmp_path: Path) -> Iterator[Store]:
 @asynccontextmanager
 async def delivering(
     store: Store, targets: list[WebhookTarget], **options: Any
-) -> AsyncIterator[Notifier]:
+) -> AsyncIterator[WebhookDelivery]:
     """A notifier running in the background; stopped (and awaited) on exit."""
     options.setdefault("policy", FAST)
     stop = asyncio.Event()
-    async with Notifier(store, targets, **options) as notifier:
+    async with WebhookDelivery(store, targets, **options) as notifier:
         task = asyncio.create_task(notifier.run(stop))
         try:
             yield notifier
@@ -238,7 +238,7 @@ async def test_an_unwell_receiver_pauses_its_whole_lane(store: Store) -> None:
     slow_retry = RetryPolicy(base=30, cap=30, give_up_after=3600)
     with Receiver(default=Reply(503)) as receiver:
         target = WebhookTarget("ops", receiver.url())
-        async with Notifier(store, [target], policy=slow_retry, rng=_Ceiling()) as notifier:
+        async with WebhookDelivery(store, [target], policy=slow_retry, rng=_Ceiling()) as notifier:
             pending = await notifier.flush(timeout=5)
         assert len(receiver.requests) == 1
     assert pending == 3
@@ -250,7 +250,7 @@ async def test_a_rejected_body_delays_only_itself(store: Store) -> None:
     slow_retry = RetryPolicy(base=30, cap=30, give_up_after=3600)
     with Receiver(default=Reply(400)) as receiver:
         target = WebhookTarget("ops", receiver.url())
-        async with Notifier(store, [target], policy=slow_retry, rng=_Ceiling()) as notifier:
+        async with WebhookDelivery(store, [target], policy=slow_retry, rng=_Ceiling()) as notifier:
             pending = await notifier.flush(timeout=5)
         assert sorted(r.body for r in receiver.requests) == sorted(e.body for e in store.entries())
     assert pending == 3
@@ -315,7 +315,7 @@ async def test_restart_delivers_a_pending_event_exactly_once(tmp_path: Path) -> 
         async with delivering(second_run, [target]):
             await eventually(lambda: status_of(second_run) == "delivered", "delivered")
         enqueue(second_run, "ev-restart")  # the transition replayed after the restart
-        async with Notifier(second_run, [target], policy=FAST) as notifier:
+        async with WebhookDelivery(second_run, [target], policy=FAST) as notifier:
             assert await notifier.flush(timeout=5) == 0
         assert [r.body for r in receiver.requests] == [b'{"event":"ev-restart"}']
         assert [e.event_id for e in second_run.entries()] == ["ev-restart"]
@@ -354,7 +354,7 @@ async def test_flush_gives_up_waiting_at_its_bound(store: Store) -> None:
     """A held request is cut off at the flush bound and stays pending, with no attempt used."""
     enqueue(store, "ev-1")
     with Receiver(default=Reply(hold=True)) as receiver:
-        async with Notifier(store, [WebhookTarget("ops", receiver.url())]) as notifier:
+        async with WebhookDelivery(store, [WebhookTarget("ops", receiver.url())]) as notifier:
             assert await notifier.flush(timeout=0.3) == 1
         assert len(receiver.requests) == 1
     entry = only_entry(store)
@@ -487,7 +487,7 @@ async def test_lane_sends_oldest_first_after_an_outage(tmp_path: Path) -> None:
             first.id, status=None, error="connection failed", at=100.0, next_attempt_at=160.0
         )
         store.enqueue([Delivery("recovered", "ops", b"recovered", {})], now=150.0)
-        async with Notifier(
+        async with WebhookDelivery(
             store, [WebhookTarget("ops", receiver.url())], clock=lambda: 200.0
         ) as notifier:
             assert await notifier.flush(5) == 0

@@ -34,7 +34,7 @@ import pytest
 from receivers import Receiver, Reply, free_port, tls_contexts
 from structlog.testing import capture_logs
 
-from watchdog.alerting.delivery import Notifier, RetryPolicy, Timeouts, WebhookTarget
+from watchdog.alerting.delivery import RetryPolicy, Timeouts, WebhookDelivery, WebhookTarget
 from watchdog.service.store import Delivery, DeliveryStatus, Store
 
 HOST = "127.0.0.1"
@@ -61,12 +61,12 @@ def produce(store: Store, webhook: str = "ops") -> list[str]:
 
 
 @asynccontextmanager
-async def delivering(store: Store, url: str, **options: Any) -> AsyncIterator[Notifier]:
+async def delivering(store: Store, url: str, **options: Any) -> AsyncIterator[WebhookDelivery]:
     """A notifier for one webhook "ops" running in the background; stopped on exit."""
     options.setdefault("policy", FAST)
     options.setdefault("timeouts", QUICK)
     stop = asyncio.Event()
-    async with Notifier(store, [WebhookTarget("ops", url)], **options) as notifier:
+    async with WebhookDelivery(store, [WebhookTarget("ops", url)], **options) as notifier:
         task = asyncio.create_task(notifier.run(stop))
         try:
             yield notifier
@@ -372,7 +372,7 @@ async def test_a_restart_mid_delivery_sends_the_same_event_id_again(store: Store
     the next notifier sends it again under the same event id; nothing else is repeated."""
     ids = produce(store)
     with Receiver([Reply(hold=True)]) as receiver:
-        async with Notifier(store, [WebhookTarget("ops", receiver.url())], policy=FAST,
+        async with WebhookDelivery(store, [WebhookTarget("ops", receiver.url())], policy=FAST,
                             timeouts=QUICK) as first:  # fmt: skip
             assert await first.flush(0.5) == EVENTS  # cut off in flight: all still pending
         receiver.release()

@@ -32,7 +32,7 @@ from service_harness import (
     write_config,
 )
 
-from watchdog.service.systemd import Notifier, watchdog_interval
+from watchdog.service.systemd import SystemdNotifier, watchdog_interval
 
 # "412 zones: 409 ok, 2 warning, 1 strict_fail; next check 14:23:08Z" (issue 6)
 _STATUS = re.compile(r"^(\d+) zones?: (.+); next check (\d\d:\d\d:\d\d)Z$")
@@ -303,7 +303,7 @@ def _json_or_none(line: str) -> dict[str, Any] | None:
 def test_notifier_sends_one_datagram_of_key_value_lines(kind: str, tmp_path: Path) -> None:
     """Each call is one datagram of newline-separated KEY=value fields (sd_notify(3))."""
     with NotifySocket(tmp_path / "n.sock" if kind == "path" else None) as sd:
-        notifier = Notifier({"NOTIFY_SOCKET": sd.address})
+        notifier = SystemdNotifier({"NOTIFY_SOCKET": sd.address})
         try:
             assert notifier.enabled
             assert notifier.ready("1 zones: 1 pending")
@@ -322,7 +322,7 @@ def test_notifier_sends_one_datagram_of_key_value_lines(kind: str, tmp_path: Pat
 @pytest.mark.parametrize("value", ["", "relative/path.sock", "vsock:2:1234"])
 def test_notifier_does_nothing_for_unusable_notify_socket_values(value: str) -> None:
     """Unset, relative or unsupported NOTIFY_SOCKET values disable the protocol quietly."""
-    notifier = Notifier({"NOTIFY_SOCKET": value} if value else {})
+    notifier = SystemdNotifier({"NOTIFY_SOCKET": value} if value else {})
     assert not notifier.enabled
     assert notifier.ready("x") is False
     notifier.close()
@@ -334,7 +334,7 @@ def test_notifier_reports_a_vanished_socket_without_raising(tmp_path: Path) -> N
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
         listener.bind(str(path))
     path.unlink()
-    notifier = Notifier({"NOTIFY_SOCKET": str(path)})
+    notifier = SystemdNotifier({"NOTIFY_SOCKET": str(path)})
     try:
         assert notifier.status("still here") is False
     finally:

@@ -47,11 +47,11 @@ from watchdog.errors import InvalidValueError, StateError
 from watchdog.service.store import DeliveryStatus, OutboxEntry, Store
 
 __all__ = [
-    "Notifier",
-    "NotifierStats",
+    "DeliveryStats",
     "RetryPolicy",
     "Signer",
     "Timeouts",
+    "WebhookDelivery",
     "WebhookTarget",
     "backoff_delay",
     "parse_retry_after",
@@ -110,7 +110,7 @@ class Timeouts:
 
 
 @dataclass(slots=True)
-class NotifierStats:
+class DeliveryStats:
     """Counters since start, for the service to show (``failed_attempts`` includes the last
     attempt of an entry given up)."""
 
@@ -127,7 +127,7 @@ class _Lane:
         self.paused_until = 0.0
 
 
-class Notifier:
+class WebhookDelivery:
     """Sends the outbox's pending entries to their webhooks; use as ``async with``."""
 
     def __init__(
@@ -153,7 +153,7 @@ class Notifier:
         self._rng = rng or random.Random()
         self._clock = clock
         self._client: httpx.AsyncClient | None = None
-        self.stats = NotifierStats()
+        self.stats = DeliveryStats()
 
     async def __aenter__(self) -> Self:
         self._client = httpx.AsyncClient(
@@ -381,7 +381,9 @@ class Notifier:
 
     def _require_client(self) -> httpx.AsyncClient:
         if self._client is None:
-            raise RuntimeError("use the Notifier as 'async with Notifier(...) as notifier'")
+            raise RuntimeError(
+                "use the WebhookDelivery as 'async with WebhookDelivery(...) as notifier'"
+            )
         return self._client
 
     async def _call(self, func: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:

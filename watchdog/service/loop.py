@@ -29,7 +29,7 @@ from typing import Any
 import structlog
 
 from watchdog import __version__
-from watchdog.alerting.delivery import Notifier, RetryPolicy, Timeouts, WebhookTarget
+from watchdog.alerting.delivery import RetryPolicy, Timeouts, WebhookDelivery, WebhookTarget
 from watchdog.alerting.payloads import render, signature_headers
 from watchdog.config.parse import (
     Config,
@@ -55,7 +55,7 @@ from watchdog.probe.pool import ProbePool, ProbeWorkerError, tune_gc
 from watchdog.probe.prober import Prober, ZoneTarget
 from watchdog.service.logsetup import Redactor, configure_logging
 from watchdog.service.store import AlertStateRecord, Delivery, Store, ZoneSummaryRecord
-from watchdog.service.systemd import Notifier as SystemdNotifier
+from watchdog.service.systemd import SystemdNotifier
 
 __all__ = ["EX_CANTCREAT", "EX_CONFIG", "Service", "run_service", "validate_config"]
 
@@ -195,7 +195,7 @@ class Service:
         self._wake = asyncio.Event()
         self._batches: set[asyncio.Task[None]] = set()
         self._prober: Prober | ProbePool | None = None
-        self._notifier: Notifier | None = None
+        self._notifier: WebhookDelivery | None = None
         self._notifier_task: asyncio.Task[None] | None = None
         self._notifier_stop = asyncio.Event()
         self._reload_requested = False
@@ -249,7 +249,7 @@ class Service:
     async def _start_notifier(self) -> None:
         s = self.config.service
         self._notifier_stop = asyncio.Event()
-        self._notifier = Notifier(
+        self._notifier = WebhookDelivery(
             self.store,
             _targets(self.config),
             policy=RetryPolicy(

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import structlog
 
-__all__ = ["Notifier", "watchdog_interval"]
+__all__ = ["SystemdNotifier", "watchdog_interval"]
 
 log = structlog.get_logger(__name__)
 
@@ -30,7 +30,7 @@ def watchdog_interval(env: Mapping[str, str]) -> float | None:
     return int(usec) / 1_000_000 / 2
 
 
-class Notifier:
+class SystemdNotifier:
     """Sends READY=1, STATUS=..., WATCHDOG=1, RELOADING=1 and STOPPING=1 to systemd."""
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
