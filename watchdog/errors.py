@@ -14,6 +14,11 @@ never contain a secret (webhook URL, HMAC key).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from watchdog.engine.codes import Code
+
 __all__ = [
     "ConfigError",
     "DeliveryError",
@@ -50,7 +55,7 @@ class ConfigError(WatchdogError):
 class ProbeError(WatchdogError):
     """A DNS exchange with one server failed; ``code`` is the finding code it becomes."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: Code, message: str) -> None:
         self.code = code
         super().__init__(message)
 

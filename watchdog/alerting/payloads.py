@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from watchdog.alerting.signing import SIGNATURE_HEADER, sign, signature_headers, verify_signature
 from watchdog.engine.alerts import AlertEvent, Condition, EventDeadlines, EventKind, SignatureRef
+from watchdog.engine.codes import Code
 from watchdog.engine.findings import Severity
 from watchdog.engine.timeutil import format_duration, rfc3339
 from watchdog.errors import InvalidValueError
@@ -154,7 +155,7 @@ def _stale(event: AlertEvent, d: EventDeadlines) -> str | None:
         s.reachable and s.strict_fail_at is not None and s.strict_fail_at > d.strict_fail_at
         for s in event.servers
     )
-    old_serial = any(f.code == "stale_serial" and f.server == blamed for f in event.findings)
+    old_serial = any(f.code == Code.STALE_SERIAL and f.server == blamed for f in event.findings)
     if blamed != "parent" and (later or old_serial):
         return _ref(d.signature, event.zone)
     return None

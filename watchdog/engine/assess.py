@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from watchdog.engine.codes import Code
 from watchdog.engine.findings import Finding, Severity, worst
 from watchdog.engine.observations import (
     ChainStatus,
@@ -308,7 +309,7 @@ def assess_rrset(
     where = _describe(rrset.owner, rrset.rtype, server)
     findings: list[Finding] = []
 
-    def finding(code: str, severity: Severity, message: str) -> None:
+    def finding(code: Code, severity: Severity, message: str) -> None:
         findings.append(Finding(code, severity, message, server, rrset.owner, rrset.rtype))
 
     timed = [
@@ -321,7 +322,7 @@ def assess_rrset(
     for sig, t in timed:
         if t.inverted:
             finding(
-                "signature_inverted",
+                Code.SIGNATURE_INVERTED,
                 Severity.OK if usable else Severity.BOGUS,
                 f"{where}: signature by key {sig.key_tag} has inception "
                 f"{rfc3339(t.inception)} after expiration {rfc3339(t.expiration)}",
@@ -342,14 +343,14 @@ def assess_rrset(
                 )
             )
             finding(
-                f"signature_{sig.verification.value}",
+                _VERIFICATION_CODES[sig.verification],
                 severity,
                 f"{where}: signature by key {sig.key_tag} (algorithm {sig.algorithm}) "
                 f"is {sig.verification.value.replace('_', ' ')}"
                 + (f": {sig.reason}" if sig.reason else ""),
             )
     if not rrset.signatures:
-        finding("rrset_unsigned", Severity.BOGUS, f"{where}: served without any RRSIG")
+        finding(Code.RRSET_UNSIGNED, Severity.BOGUS, f"{where}: served without any RRSIG")
     if not usable:
         severity = worst(f.severity for f in findings) if findings else Severity.BOGUS
         return RRsetVerdict(
@@ -392,7 +393,7 @@ def assess_rrset(
     for sig, t in usable:
         if t.strict_fail_at < strict_at:
             finding(
-                "signature_expires_early",
+                Code.SIGNATURE_EXPIRES_EARLY,
                 Severity.OK,
                 f"{where}: signature by key {sig.key_tag} expires {rfc3339(t.expiration)}, "
                 f"before its siblings; the RRset is carried by key "
@@ -416,10 +417,15 @@ def assess_rrset(
     )
 
 
+_VERIFICATION_CODES = {
+    Verification.BOGUS: Code.SIGNATURE_BOGUS,
+    Verification.NO_KEY: Code.SIGNATURE_NO_KEY,
+    Verification.UNSUPPORTED_ALGORITHM: Code.SIGNATURE_UNSUPPORTED_ALGORITHM,
+}
 _STATE_CODES = {
-    Severity.WARNING: "signature_expiring",
-    Severity.STRICT_FAIL: "signature_expired",
-    Severity.SKEW_EXHAUSTED: "signature_skew_exhausted",
+    Severity.WARNING: Code.SIGNATURE_EXPIRING,
+    Severity.STRICT_FAIL: Code.SIGNATURE_EXPIRED,
+    Severity.SKEW_EXHAUSTED: Code.SIGNATURE_SKEW_EXHAUSTED,
 }
 
 
@@ -428,11 +434,11 @@ def _not_yet_valid(severity: Severity, strict: Sequence[Window], now: int) -> bo
     return severity is not Severity.WARNING and all(w.accepted_from > now for w in strict)
 
 
-def _state_code(severity: Severity, strict: Sequence[Window], now: int) -> str:
+def _state_code(severity: Severity, strict: Sequence[Window], now: int) -> Code:
     # An RRset signed from the future is not "expired": its code says what the operator fixes
     # (the signer's clock or inception offset), as its message already does.
     if _not_yet_valid(severity, strict, now):
-        return "signature_not_yet_valid"
+        return Code.SIGNATURE_NOT_YET_VALID
     return _STATE_CODES[severity]
 
 
@@ -483,7 +489,7 @@ def _assess_server(obs: ServerObservation, now: int, policy: ZonePolicy) -> Serv
         if not obs.problems:
             findings.append(
                 Finding(
-                    "unreachable", Severity.UNREACHABLE, f"{obs.address}: no answer", obs.address
+                    Code.UNREACHABLE, Severity.UNREACHABLE, f"{obs.address}: no answer", obs.address
                 )
             )
     else:
@@ -507,7 +513,7 @@ def _serial_findings(servers: Sequence[ServerVerdict]) -> list[Finding]:
     newest = max(serials, key=lambda a: sum(serial_precedes(b, a) for b in serials))
     return [
         Finding(
-            "stale_serial",
+            Code.STALE_SERIAL,
             Severity.OK,
             f"{s.address} serves SOA serial {s.serial}, others serve {newest}",
             s.address,
@@ -525,13 +531,13 @@ def assess_zone(obs: ZoneObservation, now: int, policy: ZonePolicy = DEFAULT_POL
     if not obs.signed:
         findings.append(
             Finding(
-                "not_signed",
+                Code.NOT_SIGNED,
                 Severity.UNKNOWN,
                 f"{obs.zone}: no server serves a DNSKEY RRset; the zone is not "
                 "signed, so there is nothing to watch",
             )
         )
-    explained = {"chain_unverified", "ds_unsupported", "ds_lookup_failed"}
+    explained = {Code.CHAIN_UNVERIFIED, Code.DS_UNSUPPORTED, Code.DS_LOOKUP_FAILED}
     if (
         obs.chain is ChainStatus.NOT_CHECKED
         and obs.signed
@@ -539,7 +545,7 @@ def assess_zone(obs: ZoneObservation, now: int, policy: ZonePolicy = DEFAULT_POL
     ):
         findings.append(
             Finding(
-                "chain_not_checked",
+                Code.CHAIN_NOT_CHECKED,
                 Severity.OK,
                 f"{obs.zone}: no DS from the parent and no trust anchor; the "
                 "chain of trust was not checked",
@@ -550,7 +556,7 @@ def assess_zone(obs: ZoneObservation, now: int, policy: ZonePolicy = DEFAULT_POL
     ):
         findings.append(
             Finding(
-                "ds_mismatch",
+                Code.DS_MISMATCH,
                 Severity.BOGUS,
                 f"{obs.zone}: no served DNSKEY matches the DS or trust anchor",
             )
@@ -562,7 +568,7 @@ def assess_zone(obs: ZoneObservation, now: int, policy: ZonePolicy = DEFAULT_POL
     if servers and not reachable:
         findings.append(
             Finding(
-                "all_unreachable",
+                Code.ALL_UNREACHABLE,
                 Severity.UNREACHABLE,
                 f"{obs.zone}: no authoritative server answered",
             )

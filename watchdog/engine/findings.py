@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from watchdog.engine.codes import Code
 
 __all__ = ["Finding", "Severity", "worst"]
 
@@ -62,12 +66,12 @@ def worst(severities: Iterable[Severity]) -> Severity:
 class Finding:
     """One thing worth telling the operator, with where it was seen.
 
-    ``code`` is stable and machine-readable (``signature_expired``, ``lame``, ``timeout``...);
+    ``code`` is stable and machine-readable (watchdog.engine.codes lists every one);
     ``message`` is one line for humans. ``server`` is an address like ``192.0.2.1:53`` or
     ``[2001:db8::1]:53``; ``owner``/``rtype`` name the RRset when there is one.
     """
 
-    code: str
+    code: Code
     severity: Severity
     message: str
     server: str | None = None

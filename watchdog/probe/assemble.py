@@ -20,6 +20,7 @@ from dns.rdtypes.ANY.DS import DS
 from dns.rdtypes.ANY.RRSIG import RRSIG
 from dns.rdtypes.ANY.SOA import SOA
 
+from watchdog.engine.codes import Code
 from watchdog.engine.findings import Finding, Severity
 from watchdog.engine.observations import (
     ChainStatus,
@@ -85,7 +86,7 @@ class Collected:
         """Take the apex SOA answer; False (with a problem) when the server is no use."""
         if answer.rcode == dns.rcode.NXDOMAIN:
             self._problem(
-                "nxdomain_apex",
+                Code.NXDOMAIN_APEX,
                 Severity.UNREACHABLE,
                 f"{self.server.address}: answers NXDOMAIN for the zone apex {self.apex}",
             )
@@ -100,14 +101,14 @@ class Collected:
             if alias is not None:
                 # RFC 2181 10.1: a CNAME cannot sit at a zone apex (it excludes SOA and NS).
                 self._problem(
-                    "cname_at_apex",
+                    Code.CNAME_AT_APEX,
                     Severity.UNREACHABLE,
                     f"{self.server.address}: answers a CNAME to {_target(alias[0])} for the "
                     f"zone apex {self.apex}; an alias is not a zone",
                 )
                 return False
             self._problem(
-                "no_soa",
+                Code.NO_SOA,
                 Severity.UNREACHABLE,
                 f"{self.server.address}: no SOA for {self.apex} in an authoritative answer; "
                 "it does not serve the zone",
@@ -135,13 +136,13 @@ class Collected:
         if role == "denial":
             self.denial_missing = not denial and not kept
         elif answer.rcode == dns.rcode.NXDOMAIN:
-            code = "nxdomain_apex" if qname == self.apex else "extra_nxdomain"
+            code = Code.NXDOMAIN_APEX if qname == self.apex else Code.EXTRA_NXDOMAIN
             self._problem(code, Severity.UNKNOWN, where("NXDOMAIN"), qname, rdtype)
         elif role != "dnskey" and not any(
             name == qname and kind in (rdtype, dns.rdatatype.CNAME) for name, kind in kept
         ):
             # A missing DNSKEY RRset is judged with the whole zone in view (assemble).
-            self._problem("nodata", Severity.UNKNOWN, where("no such RRset"), qname, rdtype)
+            self._problem(Code.NODATA, Severity.UNKNOWN, where("no such RRset"), qname, rdtype)
         if role == "dnskey":
             self.dnskey_asked = True
             pair = self.sets.get((self.apex, dns.rdatatype.DNSKEY))
@@ -165,7 +166,7 @@ class Collected:
 
     def _problem(
         self,
-        code: str,
+        code: Code,
         severity: Severity,
         message: str,
         owner: dns.name.Name | None = None,
@@ -231,7 +232,7 @@ def assemble(
         # Said here, or the engine would claim there is no DS and no anchor (chain_not_checked).
         zone_problems.append(
             Finding(
-                "chain_unverified",
+                Code.CHAIN_UNVERIFIED,
                 Severity.UNKNOWN,
                 f"{apex}: no server answered the DNSKEY question; the chain of trust "
                 f"could not be checked against {trust.source}",
@@ -304,7 +305,7 @@ def _trust(
         # cannot check the chain either.
         problems.append(
             Finding(
-                "ds_unsupported",
+                Code.DS_UNSUPPORTED,
                 Severity.UNKNOWN,
                 f"{apex}: every DS uses an algorithm or digest type we cannot check",
             )
@@ -340,7 +341,7 @@ def _server(
         if signed and c.dnskey_absent:
             problems.append(
                 Finding(
-                    "no_dnskey",
+                    Code.NO_DNSKEY,
                     Severity.BOGUS,
                     f"{address}: serves no DNSKEY RRset at {apex} in a signed zone",
                     address,
@@ -351,7 +352,7 @@ def _server(
     elif trust is not None and not entry and chain is not ChainStatus.BROKEN:
         problems.append(
             Finding(
-                "ds_mismatch",
+                Code.DS_MISMATCH,
                 Severity.BOGUS,
                 f"{address}: no DNSKEY it serves is matched by {trust.source}",
                 address,
@@ -362,7 +363,7 @@ def _server(
     if signed and c.denial_missing:
         problems.append(
             Finding(
-                "denial_missing",
+                Code.DENIAL_MISSING,
                 Severity.BOGUS,
                 f"{address}: answers a non-existent name without NSEC or NSEC3 records",
                 address,

@@ -20,6 +20,7 @@ from dns.rdtypes.ANY.NS import NS
 from dns.rdtypes.IN.A import A
 from dns.rdtypes.IN.AAAA import AAAA
 
+from watchdog.engine.codes import Code
 from watchdog.engine.findings import Finding, Severity
 from watchdog.errors import InvalidValueError, ProbeError
 from watchdog.probe.dnsio import Answer, RRset, format_address
@@ -124,11 +125,11 @@ def system_resolvers() -> tuple[tuple[str, int], ...]:
         config = dns.resolver.Resolver(configure=True)
     except dns.exception.DNSException as exc:
         raise ProbeError(
-            "no_resolver", f"cannot read the system resolver configuration: {exc}"
+            Code.NO_RESOLVER, f"cannot read the system resolver configuration: {exc}"
         ) from exc
     found = tuple((str(ns), config.port) for ns in config.nameservers if _is_ip(str(ns)))
     if not found:
-        raise ProbeError("no_resolver", "the system resolver configuration lists no nameserver")
+        raise ProbeError(Code.NO_RESOLVER, "the system resolver configuration lists no nameserver")
     return found
 
 
@@ -138,9 +139,11 @@ async def discover(zone: dns.name.Name, ask: Ask) -> Discovery:
     try:
         answer = await ask(zone, dns.rdatatype.NS)
     except ProbeError as exc:
-        return Discovery((), (_problem("ns_lookup_failed", f"{where} NS: {exc}"),))
+        return Discovery((), (_problem(Code.NS_LOOKUP_FAILED, f"{where} NS: {exc}"),))
     if answer.rcode == dns.rcode.NXDOMAIN:
-        return Discovery((), (_problem("zone_nxdomain", f"{where}: the resolver says NXDOMAIN"),))
+        return Discovery(
+            (), (_problem(Code.ZONE_NXDOMAIN, f"{where}: the resolver says NXDOMAIN"),)
+        )
     names = sorted(
         {
             rdata.target
@@ -156,9 +159,11 @@ async def discover(zone: dns.name.Name, ask: Ask) -> Discovery:
             target = alias[0].rdatas[0]
             return Discovery(
                 (),
-                (_problem("cname_at_apex", f"{where}: is a CNAME to {target}, not a zone"),),
+                (_problem(Code.CNAME_AT_APEX, f"{where}: is a CNAME to {target}, not a zone"),),
             )
-        return Discovery((), (_problem("no_ns", f"{where}: the resolver returns no NS records"),))
+        return Discovery(
+            (), (_problem(Code.NO_NS, f"{where}: the resolver returns no NS records"),)
+        )
     found = await asyncio.gather(*(_addresses(name, 53, ask) for name in names))
     servers = [s for found_servers, _ in found for s in found_servers]
     problems = [p for _, found_problems in found for p in found_problems]
@@ -184,7 +189,7 @@ async def lookup_ds(zone: dns.name.Name, ask: Ask) -> ParentDS:
     try:
         answer = await ask(zone, dns.rdatatype.DS)
     except ProbeError as exc:
-        return ParentDS(problems=(_problem("ds_lookup_failed", f"{zone} DS: {exc}"),))
+        return ParentDS(problems=(_problem(Code.DS_LOOKUP_FAILED, f"{zone} DS: {exc}"),))
     rrset = _find(answer, zone, dns.rdatatype.DS, dns.rdatatype.NONE)
     if rrset is None:
         return ParentDS()  # NODATA or NXDOMAIN: the parent holds no DS, the zone is insecure
@@ -206,7 +211,9 @@ async def _addresses(
     problems = [p for _, p in answers if p is not None]
     if not servers and not problems:
         problems.append(
-            _problem("ns_no_address", f"{label}: no A or AAAA record; this name cannot be probed")
+            _problem(
+                Code.NS_NO_ADDRESS, f"{label}: no A or AAAA record; this name cannot be probed"
+            )
         )
     return servers, problems
 
@@ -218,7 +225,7 @@ async def _lookup(
         answer = await ask(name, rdtype)
     except ProbeError as exc:
         kind = dns.rdatatype.to_text(rdtype)
-        return [], _problem("address_lookup_failed", f"{name} {kind}: {exc}")
+        return [], _problem(Code.ADDRESS_LOOKUP_FAILED, f"{name} {kind}: {exc}")
     # Follow a CNAME chain within the answer: every A/AAAA RRset in it belongs to the chain.
     return [r for r in answer.answer if r.rdtype == rdtype], None
 
@@ -247,7 +254,7 @@ def _unique(servers: Iterable[ServerAddress]) -> tuple[ServerAddress, ...]:
     return tuple(seen.values())
 
 
-def _problem(code: str, message: str) -> Finding:
+def _problem(code: Code, message: str) -> Finding:
     # We could not see (part of) the zone: the alert machinery waits for repeated failures.
     return Finding(code, Severity.UNKNOWN, message)
 

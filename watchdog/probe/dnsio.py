@@ -36,6 +36,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.wire
 
+from watchdog.engine.codes import Code
 from watchdog.errors import ProbeError
 
 __all__ = [
@@ -69,13 +70,13 @@ _DECODED_ANSWERS = 256
 
 # Retrying helps only when the next attempt may fare differently: a lost datagram, or a stray
 # or damaged one (a wrong id is also what an off-path spoofing attempt looks like).
-_RETRYABLE = frozenset({"timeout", "mismatched", "malformed"})
+_RETRYABLE = frozenset({Code.TIMEOUT, Code.MISMATCHED, Code.MALFORMED})
 
 _RCODE_CODES = {
-    dns.rcode.REFUSED: "refused",
-    dns.rcode.SERVFAIL: "servfail",
-    dns.rcode.NOTIMP: "notimp",
-    dns.rcode.FORMERR: "formerr",
+    dns.rcode.REFUSED: Code.REFUSED,
+    dns.rcode.SERVFAIL: Code.SERVFAIL,
+    dns.rcode.NOTIMP: Code.NOTIMP,
+    dns.rcode.FORMERR: Code.FORMERR,
 }
 
 # Errors meaning "no route from this host to that family/network": no packet ever left.
@@ -202,8 +203,8 @@ async def query(
             continue
         return _checked(answer, not recursive, where)
     assert failure is not None
-    if failure.code == "timeout" and retries:
-        raise ProbeError("timeout", f"{failure} ({retries + 1} attempts)")
+    if failure.code == Code.TIMEOUT and retries:
+        raise ProbeError(Code.TIMEOUT, f"{failure} ({retries + 1} attempts)")
     raise failure
 
 
@@ -222,15 +223,15 @@ async def _exchange(
         return _parse(reply, question, ident, authority, where)
     except TimeoutError as exc:
         suffix = " (TCP)" if over == "TCP" else ""
-        raise ProbeError("timeout", f"{where}: no answer within {seconds:g} s{suffix}") from exc
+        raise ProbeError(Code.TIMEOUT, f"{where}: no answer within {seconds:g} s{suffix}") from exc
     except ConnectionRefusedError as exc:
-        raise ProbeError("connection_refused", f"{where}: connection refused") from exc
+        raise ProbeError(Code.CONNECTION_REFUSED, f"{where}: connection refused") from exc
     except (EOFError, ConnectionResetError) as exc:
-        raise ProbeError("connection_closed", f"{where}: connection closed mid-answer") from exc
+        raise ProbeError(Code.CONNECTION_CLOSED, f"{where}: connection closed mid-answer") from exc
     except OSError as exc:
         if exc.errno in _NO_ROUTE:
-            raise ProbeError("network_unreachable", f"{where}: {exc.strerror}") from exc
-        raise ProbeError("network_error", f"{where}: {exc.strerror or exc}") from exc
+            raise ProbeError(Code.NETWORK_UNREACHABLE, f"{where}: {exc.strerror}") from exc
+        raise ProbeError(Code.NETWORK_ERROR, f"{where}: {exc.strerror or exc}") from exc
 
 
 async def _udp(wire: bytes, host: str, port: int, seconds: float) -> bytes:
@@ -324,7 +325,7 @@ def _parse(reply: bytes, question: bytes, ident: int, authority: bool, where: _W
             offset = _skip_name(reply, offset) + 4
         end = offset
     except (struct.error, IndexError, ValueError) as exc:
-        raise ProbeError("malformed", f"{where}: malformed answer ({exc})") from exc
+        raise ProbeError(Code.MALFORMED, f"{where}: malformed answer ({exc})") from exc
     ours = question[12 : -len(_OPT)]
     # As dns.message.Message.is_response: an error answer may leave the question out.
     same_question = (
@@ -338,7 +339,7 @@ def _parse(reply: bytes, question: bytes, ident: int, authority: bool, where: _W
         or dns.opcode.from_flags(flags) != dns.opcode.QUERY
         or not same_question
     ):
-        raise ProbeError("mismatched", f"{where}: the answer does not match the question or id")
+        raise ProbeError(Code.MISMATCHED, f"{where}: the answer does not match the question or id")
     rcode = dns.rcode.Rcode.make(flags & 0xF)
     if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
         return Answer(rcode, flags, ())  # nothing in it will be read
@@ -351,7 +352,7 @@ def _parse(reply: bytes, question: bytes, ident: int, authority: bool, where: _W
     except Exception as exc:
         # Whatever the parser meets in hostile or broken bytes (bad pointers, short rdata,
         # unknown encodings), the answer is unusable, and that is a finding, not a crash.
-        raise ProbeError("malformed", f"{where}: malformed answer ({exc})") from exc
+        raise ProbeError(Code.MALFORMED, f"{where}: malformed answer ({exc})") from exc
     return Answer(rcode, flags, answers, authorities)
 
 
@@ -455,8 +456,8 @@ def _skip_name(wire: bytes, offset: int) -> int:
 
 def _checked(answer: Answer, authoritative: bool, where: _Where) -> Answer:
     if answer.rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-        code = _RCODE_CODES.get(answer.rcode, "bad_rcode")
+        code = _RCODE_CODES.get(answer.rcode, Code.BAD_RCODE)
         raise ProbeError(code, f"{where}: {dns.rcode.to_text(answer.rcode)}")
     if authoritative and not answer.flags & dns.flags.AA:
-        raise ProbeError("lame", f"{where}: answer is not authoritative (AA bit clear)")
+        raise ProbeError(Code.LAME, f"{where}: answer is not authoritative (AA bit clear)")
     return answer

@@ -25,6 +25,7 @@ import dns.name
 import dns.rdatatype
 from dns.rdtypes.ANY.RRSIG import RRSIG
 
+from watchdog.engine.codes import Code
 from watchdog.engine.findings import Finding, Severity
 from watchdog.engine.observations import ZoneObservation
 from watchdog.errors import InvalidValueError, ProbeError
@@ -59,7 +60,9 @@ _FORBIDDEN_EXTRA = frozenset(
     {"RRSIG", "ANY", "AXFR", "IXFR", "OPT", "TSIG", "TKEY", "MAILA", "MAILB", "NONE"}
 )
 # Without any answer from the address there is nothing else to ask it.
-_NO_ANSWER = frozenset({"timeout", "connection_refused", "network_unreachable", "network_error"})
+_NO_ANSWER = frozenset(
+    {Code.TIMEOUT, Code.CONNECTION_REFUSED, Code.NETWORK_UNREACHABLE, Code.NETWORK_ERROR}
+)
 _FAMILY_NAMES = {4: "IPv4", 6: "IPv6"}
 # Questions whose answer's authority section matters: NSEC/NSEC3 proofs live there.
 _AUTHORITY_ROLES = frozenset({"denial", "extra"})
@@ -195,7 +198,7 @@ class Prober:
         try:
             return await self._probe(target)
         except InvalidValueError as exc:
-            problem = Finding("invalid_target", Severity.UNKNOWN, str(exc))
+            problem = Finding(Code.INVALID_TARGET, Severity.UNKNOWN, str(exc))
         except ProbeError as exc:
             problem = Finding(exc.code, Severity.UNKNOWN, str(exc))
         return ZoneObservation(target.zone, (), problems=(problem,))
@@ -243,7 +246,7 @@ class Prober:
             observation = _with_problem(
                 observation,
                 Finding(
-                    "no_servers",
+                    Code.NO_SERVERS,
                     Severity.UNREACHABLE,
                     f"{target.zone}: no authoritative server address could be probed",
                 ),
@@ -272,7 +275,7 @@ class Prober:
             listed = ", ".join(s.address for s in servers)
             problems.append(
                 Finding(
-                    "family_unreachable",
+                    Code.FAMILY_UNREACHABLE,
                     # A blind spot of this host, not a fault of the zone, unless it is all we have.
                     Severity.OK if reachable else Severity.UNREACHABLE,
                     f"{zone}: {name} is not reachable from this host; not checked: {listed}",
@@ -347,7 +350,7 @@ class Prober:
             silent_since = self._silent.get(key)
             if silent_since is not None and started - silent_since < self._silence_window:
                 raise ProbeError(
-                    "timeout",
+                    Code.TIMEOUT,
                     f"{server.address}: {qname} {dns.rdatatype.to_text(rdtype)}: not asked; "
                     f"the server answered nothing in the last {self._silence_window:g} s",
                 )
@@ -363,7 +366,7 @@ class Prober:
                     authority=authority,
                 )
             except ProbeError as exc:
-                if exc.code == "timeout" and self._answered.get(key, -math.inf) < started:
+                if exc.code == Code.TIMEOUT and self._answered.get(key, -math.inf) < started:
                     self._silent[key] = loop.time()
                 raise
             self._answered[key] = loop.time()

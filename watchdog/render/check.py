@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from watchdog.engine.assess import Deadline, Deadlines, ServerVerdict, ZoneReport
+from watchdog.engine.codes import Code
 from watchdog.engine.findings import Finding, Severity, worst
 from watchdog.engine.profiles import Profile
 from watchdog.engine.timeutil import format_relative, rfc3339
@@ -34,13 +35,13 @@ _LADDER = frozenset({Severity.OK, Severity.WARNING, Severity.STRICT_FAIL, Severi
 # Findings the timeline already tells (one per RRset; the timeline names the one that matters).
 _TIMELINE_CODES = frozenset(
     {
-        "signature_expiring",
-        "signature_expired",
-        "signature_not_yet_valid",
-        "signature_skew_exhausted",
+        Code.SIGNATURE_EXPIRING,
+        Code.SIGNATURE_EXPIRED,
+        Code.SIGNATURE_NOT_YET_VALID,
+        Code.SIGNATURE_SKEW_EXHAUSTED,
     }
 )
-_SAID_ABOVE = _TIMELINE_CODES | {"not_signed"}  # the headline says "not signed"
+_SAID_ABOVE = _TIMELINE_CODES | {Code.NOT_SIGNED}  # the headline says "not signed"
 _STATUS_ORDER = {2: 0, 3: 1, 1: 2, 0: 3}  # CRITICAL, UNKNOWN, WARNING, OK: as exit_code ranks them
 _STRICT_VALIDATORS = "BIND 9, Knot Resolver, PowerDNS Recursor, Google Public DNS"
 _MAX_FINDINGS = 8  # lines in the human output; --json lists them all

@@ -1,0 +1,137 @@
+"""Finding codes: the one registry of every ``Finding.code`` the watchdog can emit.
+
+A code is stable and machine-readable: it appears in ``--json`` output, in webhook bodies and
+in the README's table of finding codes (tests/engine/test_codes.py keeps that table and this
+registry in step). Each member carries the severity it usually comes with and a one-line
+meaning; the emitting module may still pick another severity where the context decides (a
+broken signature is only a note while a sibling carries the RRset).
+
+Adding a code is one line below, in the group of the module that emits it, plus its row in the
+README's table.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from watchdog.engine.findings import Severity
+
+__all__ = ["Code"]
+
+_OK, _WARNING, _UNKNOWN = Severity.OK, Severity.WARNING, Severity.UNKNOWN
+_UNREACHABLE, _STRICT_FAIL = Severity.UNREACHABLE, Severity.STRICT_FAIL
+_SKEW_EXHAUSTED, _BOGUS = Severity.SKEW_EXHAUSTED, Severity.BOGUS
+
+
+class Code(StrEnum):
+    """A finding code; its value is the string the outside world sees."""
+
+    severity: Severity
+    meaning: str
+
+    def __new__(cls, value: str, severity: Severity, meaning: str) -> Code:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.severity = severity
+        member.meaning = meaning
+        return member
+
+    # -- signatures and RRsets (watchdog.engine.assess) -----------------------------------------
+    SIGNATURE_EXPIRING = "signature_expiring", _WARNING, "an RRset's signatures expire soon"
+    SIGNATURE_EXPIRED = "signature_expired", _STRICT_FAIL, "strict validators reject the RRset"
+    SIGNATURE_SKEW_EXHAUSTED = (
+        "signature_skew_exhausted",
+        _SKEW_EXHAUSTED,
+        "even Unbound's skew allowance no longer accepts the RRset",
+    )
+    SIGNATURE_NOT_YET_VALID = (
+        "signature_not_yet_valid",
+        _STRICT_FAIL,
+        "every signature's inception is still ahead (signer clock or inception offset)",
+    )
+    SIGNATURE_EXPIRES_EARLY = (
+        "signature_expires_early",
+        _OK,
+        "a signature expires before its siblings; another one carries the RRset",
+    )
+    SIGNATURE_INVERTED = (
+        "signature_inverted",
+        _BOGUS,
+        "an RRSIG's inception is after its expiration",
+    )
+    SIGNATURE_BOGUS = "signature_bogus", _BOGUS, "a signature does not verify with its key"
+    SIGNATURE_NO_KEY = (
+        "signature_no_key",
+        _BOGUS,
+        "no (DS-matched, for DNSKEY) key with the signature's key tag and algorithm",
+    )
+    SIGNATURE_UNSUPPORTED_ALGORITHM = (
+        "signature_unsupported_algorithm",
+        _UNKNOWN,
+        "a signature uses an algorithm this host cannot check",
+    )
+    RRSET_UNSIGNED = "rrset_unsigned", _BOGUS, "an RRset of a signed zone is served without RRSIG"
+
+    # -- servers and the zone (watchdog.engine.assess) ------------------------------------------
+    UNREACHABLE = "unreachable", _UNREACHABLE, "a server gave no answer"
+    ALL_UNREACHABLE = "all_unreachable", _UNREACHABLE, "no authoritative server answered"
+    STALE_SERIAL = "stale_serial", _OK, "a server serves an older SOA serial than the others"
+    NOT_SIGNED = "not_signed", _UNKNOWN, "no server serves a DNSKEY RRset: nothing to watch"
+    CHAIN_NOT_CHECKED = (
+        "chain_not_checked",
+        _OK,
+        "no DS at the parent and no trust anchor: the chain of trust was not checked",
+    )
+    DS_MISMATCH = "ds_mismatch", _BOGUS, "no served DNSKEY matches the DS or trust anchor"
+
+    # -- observations (watchdog.probe.assemble) -------------------------------------------------
+    NXDOMAIN_APEX = "nxdomain_apex", _UNREACHABLE, "a server answers NXDOMAIN for the zone apex"
+    EXTRA_NXDOMAIN = "extra_nxdomain", _UNKNOWN, "a configured extra name does not exist"
+    NODATA = "nodata", _UNKNOWN, "a server has no RRset of the type asked for"
+    CNAME_AT_APEX = "cname_at_apex", _UNREACHABLE, "the zone apex is an alias, not a zone"
+    NO_SOA = "no_soa", _UNREACHABLE, "a server does not serve the zone (no SOA at the apex)"
+    NO_DNSKEY = "no_dnskey", _BOGUS, "a server serves no DNSKEY RRset in a signed zone"
+    DENIAL_MISSING = "denial_missing", _BOGUS, "a server denies a name without NSEC or NSEC3"
+    CHAIN_UNVERIFIED = (
+        "chain_unverified",
+        _UNKNOWN,
+        "no DNSKEY answer to check the DS or trust anchor against",
+    )
+    DS_UNSUPPORTED = "ds_unsupported", _UNKNOWN, "every DS uses an algorithm or digest we lack"
+
+    # -- discovery through the resolver (watchdog.probe.discovery) ------------------------------
+    NO_RESOLVER = "no_resolver", _UNKNOWN, "no resolver configured to discover servers with"
+    NS_LOOKUP_FAILED = "ns_lookup_failed", _UNKNOWN, "the resolver could not answer the NS query"
+    ZONE_NXDOMAIN = "zone_nxdomain", _UNKNOWN, "the resolver says the zone does not exist"
+    NO_NS = "no_ns", _UNKNOWN, "the resolver returns no NS records for the zone"
+    DS_LOOKUP_FAILED = "ds_lookup_failed", _UNKNOWN, "the resolver could not answer the DS query"
+    NS_NO_ADDRESS = "ns_no_address", _UNKNOWN, "a nameserver name has no A or AAAA record"
+    ADDRESS_LOOKUP_FAILED = (
+        "address_lookup_failed",
+        _UNKNOWN,
+        "the resolver could not answer a nameserver's address query",
+    )
+
+    # -- the prober (watchdog.probe.prober) -----------------------------------------------------
+    INVALID_TARGET = "invalid_target", _UNKNOWN, "the zone or a server given cannot be probed"
+    NO_SERVERS = "no_servers", _UNREACHABLE, "no authoritative server address could be probed"
+    FAMILY_UNREACHABLE = (
+        "family_unreachable",
+        _OK,
+        "this host has no route for IPv4 or IPv6; those servers were not checked",
+    )
+
+    # -- one DNS exchange (watchdog.probe.dnsio) ------------------------------------------------
+    TIMEOUT = "timeout", _UNREACHABLE, "no answer within the query timeout"
+    CONNECTION_REFUSED = "connection_refused", _UNREACHABLE, "the server refused the connection"
+    CONNECTION_CLOSED = "connection_closed", _UNKNOWN, "the server closed TCP mid-answer"
+    NETWORK_UNREACHABLE = "network_unreachable", _UNREACHABLE, "no route to the server"
+    NETWORK_ERROR = "network_error", _UNREACHABLE, "the operating system refused to send"
+    MALFORMED = "malformed", _UNKNOWN, "the answer is not a well-formed DNS message"
+    MISMATCHED = "mismatched", _UNKNOWN, "the answer does not match the question or its id"
+    LAME = "lame", _UNKNOWN, "the answer is not authoritative (AA bit clear)"
+    REFUSED = "refused", _UNKNOWN, "the server answers REFUSED"
+    SERVFAIL = "servfail", _UNKNOWN, "the server answers SERVFAIL"
+    NOTIMP = "notimp", _UNKNOWN, "the server answers NOTIMP"
+    FORMERR = "formerr", _UNKNOWN, "the server answers FORMERR"
+    BAD_RCODE = "bad_rcode", _UNKNOWN, "the server answers another error rcode"
