@@ -2,7 +2,7 @@
 
 Run in a fresh process per N (``python -m bench.cycle``) so its peak RSS is that of N zones.
 It writes a TOML config (servers, trust anchor or the parent's DS through the loopback
-Unbound), loads it with the service's loader, and drives ``Service._check`` over every zone,
+Unbound), loads it with the service's loader, and drives ``Service.run_cycle`` over every zone,
 as the scheduler does for the first batch: Prober.probe_each, assess_zone, the alert
 transition, the JSON log line per zone and one SQLite commit per chunk of zones, with the
 collector thresholds run_service sets. Prints one JSON object with wall, CPU, RSS, queries
@@ -21,14 +21,12 @@ import os
 import pstats
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from watchdog.config.parse import load_config
 from watchdog.probe.pool import ProbePool, counts, tune_gc
 from watchdog.probe.prober import Prober
-from watchdog.service import loop as service_module
 from watchdog.service.logsetup import Redactor, configure_logging
 from watchdog.service.loop import Service
 from watchdog.service.store import Store
@@ -167,9 +165,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     cycles = []
     with Store(state) as store:
         service = Service(config, store, redactor=redactor)
-        async with service_module._prober(config.service) as prober:
-            service._prober = prober
-            service._load_zones(config)
+        async with service.probing() as prober:
             if args.gc == "service":
                 tune_gc()  # as run_service does at start
             pids = prober.pids if isinstance(prober, ProbePool) else []
@@ -181,14 +177,14 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 if profiler is not None:
                     profiler.enable()
                 async with asyncio.timeout(_CYCLE_TIMEOUT):
-                    await service._check(names)
+                    await service.run_cycle(names)
                 if profiler is not None:
                     profiler.disable()
                 wall, after = time.perf_counter() - wall, _cpu_seconds(pids)
                 user, system = after[0] - times[0], after[1] - times[1]
                 counts = await _counts(prober)
                 sent = {k: counts[k] - before[k] for k in counts}
-                severities = Counter(z.severity for z in service.zones.values())
+                severities = service.zones.severities()
                 cycles.append(
                     {
                         "cycle": n + 1,

@@ -11,7 +11,7 @@ neither answered nor refused (ICMP port-unreachable would make it a fast connect
 not a timeout). By default each timing-out zone has a blackhole of its own, the worst case: the
 prober's "silent server" shortcut (a shared dead server fails the rest of its queue at once)
 never helps. Every cycle goes through the service's own batch path, as bench.cycle does:
-Service._check (probe_each, assess_zone, alert transitions, one SQLite commit per chunk).
+Service.run_cycle (probe_each, assess_zone, alert transitions, one SQLite commit per chunk).
 
 Per cycle it prints wall time, RSS and open file descriptors of this process, and how many
 zones ended in each severity. The budget a cycle must end within is the service's interval
@@ -32,7 +32,6 @@ import os
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -41,7 +40,6 @@ from lab.dnsquery import ask
 from watchdog.config.parse import load_config
 from watchdog.probe import dnsio
 from watchdog.probe.pool import ProbePool
-from watchdog.service import loop as service_module
 from watchdog.service.logsetup import Redactor, configure_logging
 from watchdog.service.loop import Service
 from watchdog.service.store import Store
@@ -168,9 +166,7 @@ async def _soak(args: argparse.Namespace, config_path: Path, log_file: TextIO) -
     cycles = []
     with Store(config.service.state_path) as store:
         service = Service(config, store, redactor=redactor)
-        async with service_module._prober(config.service) as prober:
-            service._prober = prober
-            service._load_zones(config)
+        async with service.probing() as prober:
             pids = prober.pids if isinstance(prober, ProbePool) else []
             local = prober._local if isinstance(prober, ProbePool) else prober
             for n in range(args.cycles):
@@ -180,9 +176,9 @@ async def _soak(args: argparse.Namespace, config_path: Path, log_file: TextIO) -
                     await asyncio.sleep(silence + 0.5)
                 started = time.perf_counter()
                 async with asyncio.timeout(args.interval * 2):
-                    await service._check(names)
+                    await service.run_cycle(names)
                 wall = time.perf_counter() - started
-                severities = Counter(z.severity for z in service.zones.values())
+                severities = service.zones.severities()
                 cycle = {
                     "cycle": n + 1,
                     "wall_s": round(wall, 2),

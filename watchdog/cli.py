@@ -390,7 +390,7 @@ def _run(argv: list[str]) -> int:
     if args.serve or args.validate_config:
         if args.config is None:
             raise _UsageError("--serve and --validate-config need --config PATH")
-        from watchdog.service.loop import run_service, validate_config
+        from watchdog.service.main import run_service, validate_config
 
         if args.validate_config:
             return validate_config(Path(args.config))

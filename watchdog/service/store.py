@@ -35,15 +35,22 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
 
 import structlog
 
 from watchdog.errors import InvalidValueError, StateError
+from watchdog.service.records import (
+    AlertStateRecord,
+    CycleResult,
+    Delivery,
+    DeliveryStatus,
+    OutboxCounts,
+    OutboxEntry,
+    ZoneSummaryRecord,
+)
 
 __all__ = [
     "APPLICATION_ID",
@@ -117,83 +124,6 @@ _OUTBOX_COLUMNS = (
     "id, event_id, webhook, body, headers, created_at, status, attempts, next_attempt_at, "
     "last_attempt_at, last_status, last_error, finished_at"
 )
-
-
-class DeliveryStatus(StrEnum):
-    """Where an outbox entry stands; only ``pending`` entries are ever sent."""
-
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class AlertStateRecord:
-    """The alert state of one (zone, condition); ``state=None`` deletes the stored one."""
-
-    zone: str
-    condition: str
-    state: Mapping[str, Any] | None
-
-
-@dataclass(frozen=True, slots=True)
-class ZoneSummaryRecord:
-    """The last-observation summary of one zone; ``summary=None`` deletes the stored one."""
-
-    zone: str
-    summary: Mapping[str, Any] | None
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One webhook request to make: opaque body and headers, keyed by (event id, webhook)."""
-
-    event_id: str
-    webhook: str
-    body: bytes
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxEntry:
-    """A delivery as stored, with the outcome of its attempts so far.
-
-    ``last_error`` is the most recent failure (kept after a later success, for the record);
-    ``finished_at`` is when it was delivered or given up.
-    """
-
-    id: int
-    event_id: str
-    webhook: str
-    body: bytes
-    headers: Mapping[str, str]
-    created_at: float
-    status: DeliveryStatus
-    attempts: int
-    next_attempt_at: float
-    last_attempt_at: float | None
-    last_status: int | None
-    last_error: str | None
-    finished_at: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxCounts:
-    """How many outbox entries of one webhook are in each status."""
-
-    pending: int = 0
-    delivered: int = 0
-    failed: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class CycleResult:
-    """What one ``commit_cycle`` wrote; ``duplicates`` are deliveries already in the outbox."""
-
-    states: int
-    summaries: int
-    enqueued: int
-    duplicates: int
 
 
 class Store:
