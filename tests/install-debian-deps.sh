@@ -1,11 +1,12 @@
 #!/bin/sh
 # Install the Debian packages the real-server tests need (see shared VALIDATOR-LAB notes):
 # authoritative servers, signers, validating resolvers and libfaketime; systemd for
-# systemd-analyze (the unit file checks).
+# systemd-analyze (the unit file checks); systemd-container and debootstrap to run the unit under
+# a real systemd in a booted Debian container (tests/e2e/test_systemd_real.py).
 # As root: installs what is missing, without letting the packages start their own services on
 # port 53. Not root: lists what is missing; those tests are then reported as skipped with why.
 set -eu
-PACKAGES="nsd unbound knot-resolver bind9 pdns-recursor ldnsutils bind9-utils bind9-dnsutils faketime libfaketime knot-dnsutils systemd"
+PACKAGES="nsd unbound knot-resolver bind9 pdns-recursor ldnsutils bind9-utils bind9-dnsutils faketime libfaketime knot-dnsutils systemd systemd-container debootstrap"
 missing=""
 for p in $PACKAGES; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -98,7 +98,7 @@ def test_unit_matches_what_the_service_does() -> None:
     assert settings["NotifyAccess"] == ["main"]  # sd_notify comes from the main process only
     assert settings["Restart"] == ["on-failure"]
     assert "78" in settings["RestartPreventExitStatus"][0].split()
-    assert settings["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    assert settings["ExecReload"] == ["/bin/sh -c 'kill -HUP $MAINPID'"]
     assert settings["WatchdogSec"]
     # The shutdown bound for in-flight deliveries is 10 s: systemd must wait longer.
     assert int(settings["TimeoutStopSec"][0].removesuffix("s")) > 10
