@@ -21,9 +21,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from watchdog import __version__
+from watchdog.config.coverage import APEX_ONLY, CoverageSettings
 from watchdog.engine.assess import WarnBefore, ZonePolicy, assess_zone
 from watchdog.engine.profiles import Profile, parse_profile
 from watchdog.engine.timeutil import parse_duration
@@ -63,6 +64,11 @@ _HELP = {
     "profile": "validators whose deadline drives the exit code: strict (default: BIND, Knot "
     "Resolver, Google), powerdns, unbound, knot-dns",
     "warn-before": 'warn this long before expiry: "36h", "7d" or "10%%" of the lifetime (default)',
+    "transfer": "cover the whole zone: transfer it (AXFR) from this server each time its "
+    "serial changes, and compare every server with it",
+    "tsig": "sign the transfer with the TSIG key in this BIND-style key file",
+    "walk": "cover the whole zone by walking its NSEC chain (when no transfer is allowed)",
+    "sample": "RRsets of the zone asked of each server per check, compared with the transfer (16)",
     "at": 'judge what was fetched as if now were TIME: RFC 3339 or "+2d", "-1h"',
 }
 
@@ -92,6 +98,10 @@ def _build_parser() -> argparse.ArgumentParser:
     add("--warn-before", metavar="DURATION|PERCENT", help=_HELP["warn-before"])
     add("--skew-min", type=_seconds, metavar="SECONDS", help="Unbound val-sig-skew-min (3600)")
     add("--skew-max", type=_seconds, metavar="SECONDS", help="Unbound val-sig-skew-max (86400)")
+    add("--transfer", metavar="HOST[:PORT]", help=_HELP["transfer"])
+    add("--tsig", metavar="@FILE", help=_HELP["tsig"])
+    add("--walk", action="store_true", help=_HELP["walk"])
+    add("--sample", type=_seconds, metavar="N", help=_HELP["sample"])
     add("--at", metavar="TIME", help=_HELP["at"])
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the JSON report (schema 1)")
@@ -225,6 +235,33 @@ def _trust_anchor_text(text: str) -> str:
     return text
 
 
+def _coverage(args: argparse.Namespace, base: CoverageSettings) -> CoverageSettings:
+    """The zone's coverage settings with --transfer, --tsig, --walk and --sample applied."""
+    from watchdog.config.coverage import parse_tsig_key
+    from watchdog.probe.prober import parse_server
+
+    changes: dict[str, Any] = {}
+    if args.transfer is not None:
+        host, port = _option("--transfer", parse_server, args.transfer)
+        changes["transfer"] = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if args.tsig is not None:
+        if not _ANCHOR_FILE.fullmatch(args.tsig):
+            # Not echoed: a secret pasted here by mistake would end up in the terminal log.
+            raise InvalidValueError("--tsig: give the key file as @FILE, not the key itself")
+        path = args.tsig[1:].strip()
+        changes["tsig"] = _option(
+            "--tsig", functools.partial(parse_tsig_key, where=path), _read_text(path, "--tsig")
+        )
+    if args.walk:
+        changes["walk"] = True
+    if args.sample is not None:
+        changes["sample"] = args.sample
+    result = replace(base, **changes)
+    if result.tsig is not None and result.transfer is None:
+        raise _UsageError("--tsig: a TSIG key without --transfer HOST[:PORT]")
+    return result
+
+
 @dataclass(frozen=True, slots=True)
 class _Job:
     target: ZoneTarget
@@ -265,11 +302,16 @@ def _jobs(args: argparse.Namespace) -> tuple[list[_Job], Config | None]:
         for zone in config.zones:
             if not wanted or zone.name in wanted:
                 target = ZoneTarget(
-                    zone.name, servers or zone.servers, anchor or zone.trust_anchor, zone.extra
+                    zone.name,
+                    servers or zone.servers,
+                    anchor or zone.trust_anchor,
+                    zone.extra,
+                    _coverage(args, zone.coverage),
                 )
                 jobs.append(_Job(target, _override_policy(zone.policy, args)))
     for name in names:  # zones not in the config are checked with the defaults
-        jobs.append(_Job(ZoneTarget(name, servers, anchor), _override_policy(ZonePolicy(), args)))
+        target = ZoneTarget(name, servers, anchor, coverage=_coverage(args, APEX_ONLY))
+        jobs.append(_Job(target, _override_policy(ZonePolicy(), args)))
     if not jobs:
         raise _UsageError("no zone to check: give ZONE arguments, --zones-file or --config")
     unique: dict[str, _Job] = {}

@@ -64,6 +64,7 @@ from .zones import (
     make_zone_keys,
     parse_ds,
     signzone_date,
+    splice_rrsigs,
     tamper_soa,
 )
 
@@ -101,5 +102,6 @@ __all__ = [
     "parse_ds",
     "query",
     "signzone_date",
+    "splice_rrsigs",
     "tamper_soa",
 ]

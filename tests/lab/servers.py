@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -46,11 +46,17 @@ class NsdServer(Daemon):
         *,
         address: str = "127.0.0.1",
         port: int | None = None,
+        provide_xfr: bool = False,
+        tsig_keys: Mapping[str, tuple[str, str]] | None = None,
     ):
         super().__init__(Path(workdir), address=address, port=port)
         if not zones:
             raise ValueError("NsdServer needs at least one zone")
         self.zones = tuple(zones)
+        # provide_xfr: AXFR allowed from 127.0.0.0/8; tsig_keys: origin -> (key name, base64
+        # hmac-sha256 secret), a zone listed there transfers only with that key.
+        self.provide_xfr = provide_xfr
+        self.tsig_keys = dict(tsig_keys or {})
 
     def _prepare(self, port: int) -> list[str]:
         config = self.workdir / "nsd.conf"
@@ -74,8 +80,18 @@ class NsdServer(Daemon):
             "remote-control:",
             "  control-enable: no",
         ]
+        for name, secret in dict(self.tsig_keys.values()).items():
+            lines += [
+                "key:",
+                f'  name: "{name}"',
+                "  algorithm: hmac-sha256",
+                f'  secret: "{secret}"',
+            ]
         for zone in self.zones:
             lines += ["zone:", f'  name: "{zone.origin}"', f'  zonefile: "{zone.zone_file}"']
+            if self.provide_xfr:
+                key = self.tsig_keys.get(zone.origin)
+                lines.append(f"  provide-xfr: 127.0.0.0/8 {key[0] if key else 'NOKEY'}")
         config.write_text("\n".join(lines) + "\n")
         return [binary("nsd"), "-d", "-c", str(config)]
 

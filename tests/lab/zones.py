@@ -35,6 +35,7 @@ __all__ = [
     "make_zone_keys",
     "parse_ds",
     "signzone_date",
+    "splice_rrsigs",
     "tamper_soa",
 ]
 
@@ -227,6 +228,27 @@ def tamper_soa(zone_file: Path) -> None:
     else:
         raise LabError(f"{zone_file}: no SOA line to tamper with")
     zone_file.write_text("\n".join(lines) + "\n")
+
+
+def splice_rrsigs(target: Path, donor: Path, owner: str, rtype: str) -> None:
+    """Replace the RRSIGs over (``owner``, ``rtype``) in the signed zone file ``target`` with
+    those of ``donor`` (the same zone signed by the same keys with other dates): one RRset
+    whose signatures differ from every other's, as a signer that skipped it leaves it."""
+
+    def records(path: Path) -> list[str]:  # one record a line, whichever signer wrote it
+        return run_tool(["ldns-read-zone", str(path)]).splitlines()
+
+    def covers(line: str) -> bool:
+        fields = line.split()
+        return (
+            len(fields) > 5 and fields[0] == owner and fields[3] == "RRSIG" and fields[4] == rtype
+        )
+
+    donated = [line for line in records(donor) if covers(line)]
+    if not donated:
+        raise LabError(f"{donor}: no RRSIG over {owner} {rtype}")
+    kept = [line for line in records(target) if not covers(line)]
+    target.write_text("\n".join([*kept, *donated]) + "\n")
 
 
 def _sign_with_ldns(

@@ -27,6 +27,7 @@ import dns.name
 import dns.rdatatype
 import dns.zonefile
 
+from watchdog.config.coverage import APEX_ONLY, CoverageSettings, TsigKey, parse_tsig_key
 from watchdog.config.values import (
     _ENV_NAME,
     _anchor_problem,
@@ -130,6 +131,7 @@ class ZoneConfig:
     policy: ZonePolicy = _DEFAULT_POLICY
     renotify: int = 86400
     unreachable_after: int = 3
+    coverage: CoverageSettings = APEX_ONLY  # apex only, or the whole zone by transfer or walk
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -188,6 +190,12 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
     )
 
 
+def _boolean(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidValueError(f"expected true or false, got {_describe(value)}")
+    return value
+
+
 def _read_text(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
@@ -218,7 +226,8 @@ _TOP_KEYS = ("watchdog", "defaults", "zone", "webhook")
 _WATCHDOG_KEYS = tuple(ServiceConfig.__dataclass_fields__)
 # fmt: off
 _POLICY_KEYS = ("warn_before", "skew_min", "skew_max", "powerdns_inception_skew", "renotify",
-                "unreachable_after", "extra")
+                "unreachable_after", "extra", "transfer", "transfer_tsig_file", "walk",
+                "walk_limit", "sample")
 _ZONE_KEYS = ("name", "servers", "trust_anchor", *_POLICY_KEYS)
 _WEBHOOK_KEYS = ("name", "kind", "url", "url_file", "url_env", "hmac_secret", "hmac_secret_file",
                  "hmac_secret_env", "min_severity", "zones")
@@ -240,6 +249,7 @@ class _Policy:
     unreachable_after: int = _ZONE_DEFAULTS.unreachable_after
     extra: object = ()  # raw entries, resolved against each zone
     extra_path: str = "defaults.extra"
+    coverage: CoverageSettings = APEX_ONLY
 
 
 _BUILTIN_POLICY = _Policy()
@@ -347,7 +357,42 @@ class _Parser:
             ),
             extra=t.get("extra", fallback.extra),
             extra_path=f"{path}.extra" if "extra" in t else fallback.extra_path,
+            coverage=self.coverage(t, path, fallback.coverage),
         )
+
+    def coverage(
+        self, t: Mapping[str, Any], path: str, fallback: CoverageSettings
+    ) -> CoverageSettings:
+        g = partial(self.get, t, path)
+        tsig = fallback.tsig
+        if "transfer_tsig_file" in t:
+            tsig = self.tsig_key(_join(path, "transfer_tsig_file"), t["transfer_tsig_file"])
+        settings = CoverageSettings(
+            transfer=g("transfer", fallback.transfer, _zone_server),
+            tsig=tsig,
+            walk=g("walk", fallback.walk, _boolean),
+            walk_limit=g("walk_limit", fallback.walk_limit, partial(_whole, minimum=1)),
+            sample=g("sample", fallback.sample, _whole),
+        )
+        if "transfer_tsig_file" in t and settings.transfer is None:
+            self.problem(
+                _join(path, "transfer_tsig_file"),
+                'a TSIG key without transfer; add transfer = "HOST[:PORT]"',
+            )
+        return settings
+
+    def tsig_key(self, path: str, raw: object) -> TsigKey | None:
+        if not isinstance(raw, str):
+            self.problem(path, f"expected a file path, got {_describe(raw)}")
+            return None
+        text, origin = self.file_value(path, raw)
+        if text is None:
+            return None
+        try:
+            return parse_tsig_key(text, origin.removeprefix("the content of "))
+        except InvalidValueError as exc:
+            self.problem(path, str(exc))
+            return None
 
     def extra_names(
         self, path: str, raw: object, origin: dns.name.Name
@@ -401,6 +446,7 @@ class _Parser:
             policy=ZonePolicy(settings=settings, warn_before=policy.warn_before),
             renotify=policy.renotify,
             unreachable_after=policy.unreachable_after,
+            coverage=policy.coverage,
         )
 
     def trust_anchor(self, raw: object, path: str, zone: dns.name.Name | None) -> str | None:

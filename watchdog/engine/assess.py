@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from watchdog.engine.codes import Code
+from watchdog.engine.coverage import CoverageVerdict, apex_coverage, judge_coverage
 from watchdog.engine.findings import Finding, Severity, worst
 from watchdog.engine.observations import (
     ChainStatus,
@@ -275,6 +276,7 @@ class ZoneReport:
     ds: RRsetVerdict | None
     findings: tuple[Finding, ...]
     policy: ZonePolicy
+    coverage: CoverageVerdict | None = None  # None only for reports made by hand
 
     @property
     def worst_server(self) -> ServerVerdict | None:
@@ -573,9 +575,14 @@ def assess_zone(obs: ZoneObservation, now: int, policy: ZonePolicy = DEFAULT_POL
                 f"{obs.zone}: no authoritative server answered",
             )
         )
-    deadlines = _earliest([*(s.deadlines for s in reachable), ds.deadlines if ds else None])
+    coverage, whole = _coverage(obs, now, policy)
+    findings.extend(coverage.findings)
+    deadlines = _earliest(
+        [*(s.deadlines for s in reachable), ds.deadlines if ds else None, coverage.deadlines]
+    )
     # The expiry ladder alone (OK..SKEW_EXHAUSTED), from RRsets that have deadlines at all.
     timed = [v for s in reachable for v in s.rrsets if v.deadlines is not None]
+    timed += [v for v in whole if v.deadlines is not None]
     if ds is not None and ds.deadlines is not None:
         timed.append(ds)
     expiry = worst(v.severity for v in timed)
@@ -598,4 +605,19 @@ def assess_zone(obs: ZoneObservation, now: int, policy: ZonePolicy = DEFAULT_POL
         ds,
         tuple(findings),
         policy,
+        coverage,
     )
+
+
+def _coverage(
+    obs: ZoneObservation, now: int, policy: ZonePolicy
+) -> tuple[CoverageVerdict, list[RRsetVerdict]]:
+    """The whole-zone verdict and its judged RRset groups; apex mode when no transfer or walk
+    succeeded this check (a partial zone is never judged as whole)."""
+    cov = obs.coverage
+    if cov is None or cov.mode == "apex":
+        return apex_coverage(obs.servers, cov), []
+    groups = [(assess_rrset(g.rrset, cov.source, now, policy), g.count) for g in cov.groups]
+    deadlines = _earliest(v.deadlines for v, _ in groups)
+    verdict = judge_coverage(cov, groups, deadlines, obs.servers, now)
+    return verdict, [v for v, _ in groups]

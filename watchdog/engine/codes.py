@@ -121,6 +121,36 @@ class Code(StrEnum):
         "this host has no route for IPv4 or IPv6; those servers were not checked",
     )
 
+    # -- the whole zone: transfer, walk, servers compared (watchdog.probe.coverage, .transfer,
+    # .walk; watchdog.engine.coverage) -----------------------------------------------------------
+    TRANSFER_REFUSED = "transfer_refused", _WARNING, "the transfer source refuses the zone transfer"
+    TRANSFER_NOTAUTH = "transfer_notauth", _WARNING, "the transfer source is not authoritative"
+    TRANSFER_TSIG_FAILED = (
+        "transfer_tsig_failed",
+        _WARNING,
+        "the transfer's TSIG key or signature was rejected or did not verify",
+    )
+    TRANSFER_CUT = "transfer_cut", _WARNING, "the transfer stopped before its closing SOA"
+    TRANSFER_MALFORMED = "transfer_malformed", _WARNING, "the transfer is not a well-formed AXFR"
+    TRANSFER_FAILED = "transfer_failed", _WARNING, "the transfer source could not be asked"
+    SERIAL_WENT_BACKWARDS = (
+        "serial_went_backwards",
+        _WARNING,
+        "the transfer source serves an older serial than seen before",
+    )
+    WALK_IMPOSSIBLE = "walk_impossible", _OK, "an NSEC3 zone cannot be walked; apex checked"
+    WALK_LIMIT_EXCEEDED = (
+        "walk_limit_exceeded",
+        _WARNING,
+        "the NSEC chain has more names than walk_limit",
+    )
+    WALK_FAILED = "walk_failed", _WARNING, "the NSEC chain could not be followed to its end"
+    STALE_SIGNATURES = (
+        "stale_signatures",
+        _WARNING,
+        "a server serves the transfer's serial with other or older signatures",
+    )
+
     # -- one DNS exchange (watchdog.probe.dnsio) ------------------------------------------------
     TIMEOUT = "timeout", _UNREACHABLE, "no answer within the query timeout"
     CONNECTION_REFUSED = "connection_refused", _UNREACHABLE, "the server refused the connection"

@@ -13,8 +13,10 @@ from watchdog.engine.findings import Finding
 
 __all__ = [
     "ChainStatus",
+    "CoverageObservation",
     "RRsetObservation",
     "ServerObservation",
+    "SignatureGroup",
     "SignatureObservation",
     "Verification",
     "ZoneObservation",
@@ -81,6 +83,38 @@ class ChainStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class SignatureGroup:
+    """RRsets of a zone whose signatures are alike (same keys, times and verification):
+    judged once for all of them. ``rrset`` is the first of them in zone order, the one a
+    report names; ``count`` how many RRsets it stands for."""
+
+    rrset: RRsetObservation
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageObservation:
+    """What a check saw beyond the apex: the whole zone by transfer or NSEC walk.
+
+    ``wanted`` is the configured mode; ``mode`` what this check achieved: "apex" when the
+    transfer or walk failed (``problems`` say why), so a partial zone is never judged as whole.
+    ``sampled`` holds the transfer's own RRsets for the names asked of every server this check,
+    which the engine compares with what each server served.
+    """
+
+    mode: str  # "apex", "transfer" or "walk"
+    wanted: str
+    source: str = ""  # the server transferred from or walked
+    serial: int | None = None
+    rrsets: int = 0
+    signatures: int = 0
+    names: int = 0
+    groups: tuple[SignatureGroup, ...] = ()
+    sampled: tuple[RRsetObservation, ...] = ()
+    problems: tuple[Finding, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ZoneObservation:
     """One check of one zone: every server's answers plus the parent's DS."""
 
@@ -90,3 +124,4 @@ class ZoneObservation:
     ds: RRsetObservation | None = None  # the parent's DS RRset and its RRSIGs
     signed: bool = True  # False when no server served a DNSKEY RRset
     problems: tuple[Finding, ...] = field(default=())  # zone-level: discovery, chain of trust
+    coverage: CoverageObservation | None = None  # None: apex only, nothing more was asked

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import math
 import random
@@ -25,12 +26,14 @@ import dns.name
 import dns.rdatatype
 from dns.rdtypes.ANY.RRSIG import RRSIG
 
+from watchdog.config.coverage import APEX_ONLY, CoverageSettings
 from watchdog.engine.codes import Code
 from watchdog.engine.findings import Finding, Severity
-from watchdog.engine.observations import ZoneObservation
+from watchdog.engine.observations import RRsetObservation, ServerObservation, ZoneObservation
 from watchdog.errors import InvalidValueError, ProbeError
 from watchdog.probe import dnsio
 from watchdog.probe.assemble import Collected, assemble
+from watchdog.probe.coverage import CoverageProbe
 from watchdog.probe.discovery import (
     Discovery,
     ParentDS,
@@ -87,6 +90,7 @@ class ZoneTarget:
     servers: tuple[str, ...] = ()  # "host", "host:port", "[v6]:port"
     trust_anchor: str | None = None  # DS/DNSKEY records in presentation format
     extra: tuple[tuple[str, str], ...] = ()  # (name relative or absolute, type)
+    coverage: CoverageSettings = APEX_ONLY  # or the whole zone: transfer, walk (coverage.py)
 
 
 def parse_extra(
@@ -137,6 +141,7 @@ class Prober:
         self._answered: dict[tuple[str, int], float] = {}
         self._silent: dict[tuple[str, int], float] = {}
         self._silence_window = settings.timeout * (settings.retries + 1)
+        self.coverage = CoverageProbe(self._ask_server, settings.timeout)
 
     async def __aenter__(self) -> Self:
         return self
@@ -251,7 +256,21 @@ class Prober:
                     f"{target.zone}: no authoritative server address could be probed",
                 ),
             )
+        if target.coverage.mode != "apex":
+            observation = await self._whole_zone(observation, apex, target.coverage, reachable)
         return observation
+
+    async def _whole_zone(
+        self,
+        observation: ZoneObservation,
+        apex: dns.name.Name,
+        settings: CoverageSettings,
+        servers: Sequence[ServerAddress],
+    ) -> ZoneObservation:
+        """The transfer or walk, and each server's sample added to what it served."""
+        coverage, served = await self.coverage.observe(apex, settings, servers)
+        merged = tuple(_add_rrsets(s, served.get(s.address, ())) for s in observation.servers)
+        return dataclasses.replace(observation, servers=merged, coverage=coverage)
 
     # -- servers ------------------------------------------------------------------------------
 
@@ -406,6 +425,13 @@ def _random_name(apex: dns.name.Name) -> dns.name.Name:
     """A name that almost surely does not exist, so the server must prove it (NSEC/NSEC3)."""
     label = "wd-" + "".join(random.choices(string.ascii_lowercase + string.digits, k=12))
     return dns.name.Name((label.encode(), *apex.labels))
+
+
+def _add_rrsets(server: ServerObservation, rrsets: Sequence[RRsetObservation]) -> ServerObservation:
+    """``server`` with the sampled ``rrsets`` it served that the apex checks did not ask."""
+    asked = {(r.owner, r.rtype) for r in server.rrsets}
+    new = tuple(r for r in rrsets if (r.owner, r.rtype) not in asked)
+    return dataclasses.replace(server, rrsets=(*server.rrsets, *new)) if new else server
 
 
 def _with_problem(observation: ZoneObservation, problem: Finding) -> ZoneObservation:

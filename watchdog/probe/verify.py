@@ -256,7 +256,8 @@ class SignatureVerifier:
     cost one hash instead of one public-key operation. The caches are bounded.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, outcome_limit: int = _OUTCOME_LIMIT) -> None:
+        self._outcome_limit = outcome_limit
         self._outcomes: dict[bytes, tuple[Verification, str]] = {}
         self._public: dict[bytes, GenericPublicKey | str] = {}
         self.verified = 0  # public-key operations actually done, for tests and benchmarks
@@ -277,10 +278,38 @@ class SignatureVerifier:
         ``signer`` is the only acceptable signer name (the zone apex, RFC 4035 5.3.1);
         ``no_key_reason`` explains a missing key (e.g. "not matched by any DS").
         """
-        owner_text = owner.to_text()
-        rtype = dns.rdatatype.to_text(rdtype)
         # Made on first need, once for all the set's RRSIGs (a DNSKEY set has one per key).
         canonical = functools.cache(lambda: _canonical_rdatas(rdatas))
+        return self._observe(owner, rdtype, canonical, rrsigs, keys, signer, no_key_reason)
+
+    def observe_canonical(
+        self,
+        owner: dns.name.Name,
+        rdtype: int,
+        canonical: Sequence[bytes],
+        rrsigs: Iterable[RRSIG],
+        keys: KeySet,
+        *,
+        signer: dns.name.Name,
+    ) -> tuple[SignatureObservation, ...]:
+        """``observe`` for an RRset already held as canonical RDATA in canonical order (a
+        transferred zone keeps only that)."""
+        return self._observe(
+            owner, dns.rdatatype.RdataType.make(rdtype), lambda: canonical, rrsigs, keys, signer, ""
+        )
+
+    def _observe(
+        self,
+        owner: dns.name.Name,
+        rdtype: dns.rdatatype.RdataType,
+        canonical: Callable[[], Sequence[bytes]],
+        rrsigs: Iterable[RRSIG],
+        keys: KeySet,
+        signer: dns.name.Name,
+        no_key_reason: str,
+    ) -> tuple[SignatureObservation, ...]:
+        owner_text = owner.to_text()
+        rtype = dns.rdatatype.to_text(rdtype)
         result = []
         for rrsig in rrsigs:
             verification, reason = self._verify(
@@ -354,7 +383,7 @@ class SignatureVerifier:
         outcome = self._outcomes.get(cache_key)
         if outcome is None:
             outcome = self._check(data, rrsig, candidates)
-            _remember(self._outcomes, cache_key, outcome, _OUTCOME_LIMIT)
+            _remember(self._outcomes, cache_key, outcome, self._outcome_limit)
         return outcome
 
     def _check(

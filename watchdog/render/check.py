@@ -12,6 +12,7 @@ from typing import Any
 
 from watchdog.engine.assess import Deadline, Deadlines, ServerVerdict, ZoneReport
 from watchdog.engine.codes import Code
+from watchdog.engine.coverage import CoverageVerdict
 from watchdog.engine.findings import Finding, Severity, worst
 from watchdog.engine.profiles import Profile
 from watchdog.engine.timeutil import format_relative, rfc3339
@@ -178,7 +179,33 @@ def zone_json(r: ZoneReport, profile: Profile = Profile.STRICT) -> dict[str, Any
         "chain": r.chain.value,
         "servers": [_server_json(s) for s in r.servers],
         "findings": [_finding_json(f) for f in r.findings],
+        **({"coverage": _coverage_json(r.coverage)} if r.coverage is not None else {}),
     }
+
+
+def _coverage_json(c: CoverageVerdict) -> dict[str, Any]:
+    return {
+        "mode": c.mode,
+        "rrsets": c.rrsets,
+        "signatures": c.signatures,
+        "names": c.names,
+        "wanted": c.wanted,
+        "source": c.source or None,
+        "serial": c.serial,
+        "rrsets_by_state": dict(c.counts),
+        "not_covered": c.uncovered,
+    }
+
+
+def _coverage_line(c: CoverageVerdict) -> str:
+    """One line: what this check covered; in apex mode, what it did not."""
+    counted = f"{c.rrsets:,} RRsets, {c.signatures:,} signatures, {c.names:,} names"
+    if c.mode == "apex":
+        failed = f" ({c.wanted} failed, see findings)" if c.wanted != "apex" else ""
+        return f"  coverage: apex{failed}: {counted}; {c.uncovered}"
+    how = "transfer from" if c.mode == "transfer" else "NSEC walk of"
+    states = ", ".join(f"{n:,} {state.replace('_', ' ')}" for state, n in c.counts)
+    return f"  coverage: {how} {c.source}, serial {c.serial}: {counted} ({states})"
 
 
 def to_json(
@@ -356,6 +383,8 @@ def render_zone(r: ZoneReport, colour: bool = False, profile: Profile = Profile.
         lines += _timeline(r, r.deadlines)
     else:
         lines.append(_no_timeline(r))
+    if r.coverage is not None:
+        lines.append(_coverage_line(r.coverage))
     if r.servers:
         lines += ["  servers:", *_servers(r, colour)]
     found = _findings(r)

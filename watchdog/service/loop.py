@@ -102,14 +102,20 @@ def _log_check(c: _Checked) -> None:
             new=event.new_severity.value,
             event_id=event.id,
         )
-    d = j.report.deadlines
+    d, cov = j.report.deadlines, j.report.coverage
     log.info(
         "zone_checked",
         zone=c.zone.name,
         severity=j.report.severity.value,
         strict_fail_at=rfc3339(d.strict_fail_at) if d else None,
+        set_by=f"{d.strict_fail.owner} {d.strict_fail.rtype}" if d else None,
         next_check=rfc3339(j.plan.due),
         reason=j.plan.reason.value,
+        # What this check covered; coverage "apex" with wanted "transfer" or "walk" is a
+        # fallback, and the finding saying why is in the report.
+        coverage=cov.mode if cov else None,
+        coverage_wanted=cov.wanted if cov else None,
+        rrsets=cov.rrsets if cov else None,
     )
 
 

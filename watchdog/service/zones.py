@@ -60,7 +60,11 @@ class ZoneChanges:
 
 def _target(zone: ZoneConfig) -> ZoneTarget:
     return ZoneTarget(
-        zone=zone.name, servers=zone.servers, trust_anchor=zone.trust_anchor, extra=zone.extra
+        zone=zone.name,
+        servers=zone.servers,
+        trust_anchor=zone.trust_anchor,
+        extra=zone.extra,
+        coverage=zone.coverage,
     )
 
 
