@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from watchdog import __version__
 from watchdog.config.coverage import APEX_ONLY, CoverageSettings
 from watchdog.engine.assess import WarnBefore, ZonePolicy, assess_zone
+from watchdog.engine.digits import ascii_int, is_ascii_digits
 from watchdog.engine.profiles import Profile, parse_profile
 from watchdog.engine.timeutil import parse_duration
 from watchdog.errors import ConfigError, InvalidValueError, WatchdogError
@@ -114,8 +115,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _seconds(text: str) -> int:
     try:
-        value = int(text.strip())
-    except ValueError:
+        value = ascii_int(text, "seconds")
+    except InvalidValueError:
         raise argparse.ArgumentTypeError(f'"{text}" is not a whole number of seconds') from None
     if not 0 <= value <= _MAX_SECONDS:
         raise argparse.ArgumentTypeError(f'"{text}" must be 0 to {_MAX_SECONDS} seconds')
@@ -123,10 +124,13 @@ def _seconds(text: str) -> int:
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'"{text}" is not a number of seconds') from None
+    # ASCII only: float() also reads "٣", "３" and "1_0" (watchdog.engine.digits).
+    whole, _, fraction = text.strip().partition(".")
+    if not all(is_ascii_digits(part) for part in (whole, fraction) if part) or not (
+        whole or fraction
+    ):
+        raise argparse.ArgumentTypeError(f'"{text}" is not a number of seconds')
+    value = float(f"{whole or 0}.{fraction or 0}")
     if not 0 < value <= 3600:  # also rejects nan and inf
         raise argparse.ArgumentTypeError(f'"{text}" must be more than 0 and at most 3600')
     return value
@@ -136,7 +140,7 @@ def parse_at(text: str, now: int) -> int:
     """``--at``: an RFC 3339 time ("2026-12-01T14:00:00Z") or an offset from now ("+2d")."""
     value = text.strip()
     result: int | None = None
-    if value[:1] in ("+", "-") and value[1:2].isdigit():
+    if value[:1] in ("+", "-") and is_ascii_digits(value[1:2]):
         try:
             span = parse_duration(value[1:])
         except InvalidValueError:

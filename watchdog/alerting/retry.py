@@ -12,6 +12,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from watchdog.engine.digits import ascii_int, is_ascii_digits
 from watchdog.errors import InvalidValueError
 
 __all__ = ["Outcome", "RetryPolicy", "backoff_delay", "classify", "parse_retry_after"]
@@ -55,15 +56,18 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if value is None:
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(int(text))
+    if is_ascii_digits(text):  # "³".isdigit() is true too, and int("³") raises (issue 17)
+        try:
+            return float(ascii_int(text, "Retry-After"))
+        except InvalidValueError:  # more digits than any delay means: unusable
+            return None
     try:
         moment = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+        if moment.tzinfo is None:  # RFC 9110 5.6.7: HTTP-date is always UTC
+            return None
+        return max(0.0, moment.timestamp() - now)
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    if moment.tzinfo is None:  # RFC 9110 5.6.7: HTTP-date is always UTC
-        return None
-    return max(0.0, moment.timestamp() - now)
 
 
 def classify(status: int, headers: Mapping[str, str], now: float) -> Outcome:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from watchdog.engine.digits import is_ascii_digits
 from watchdog.errors import InvalidValueError
 
 __all__ = ["SIGNATURE_HEADER", "sign", "signature_headers", "verify_signature"]
@@ -51,7 +52,7 @@ def verify_signature(
         if not sep:
             return False
         if key == "t":
-            if timestamp is not None or not (value.isascii() and value.isdigit()):
+            if timestamp is not None or not is_ascii_digits(value):
                 return False
             if len(value) > 20:
                 return False

@@ -110,7 +110,7 @@ def _duration(value: object, minimum: int = 0) -> int:
     elif isinstance(value, str):
         try:
             seconds = parse_duration(value)
-        except ValueError:  # parse_duration lets int() fail on some Unicode digits ("²")
+        except ValueError:
             raise InvalidValueError(
                 f'{_quote(value)} is not a duration: use a number with a unit, like "90m", '
                 '"36h", "7d" or "3600s"'
@@ -146,7 +146,7 @@ def _warn_before(value: object) -> WarnBefore:
     try:
         return WarnBefore.parse(text)
     except ValueError:
-        if re.fullmatch(r"\s*\d+(\.\d+)?\s*%\s*", text):
+        if re.fullmatch(r"\s*\d+(\.\d+)?\s*%\s*", text, re.ASCII):
             raise InvalidValueError(
                 f"{_quote(text)} is over 100%; a percent of the signature lifetime must be "
                 "0% to 100%"
@@ -227,7 +227,7 @@ def _server(value: object, ip_only: bool = False) -> tuple[str, int]:
     except ValueError:
         # Host names are for zone servers only (the resolver must be reachable without one);
         # an all-numeric name is a mistyped IPv4 address, not a host.
-        if ip_only or re.fullmatch(r"[\d.]+", host):
+        if ip_only or re.fullmatch(r"[\d.]+", host, re.ASCII):
             raise bad from None
     return host, port
 

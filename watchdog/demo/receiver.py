@@ -11,6 +11,9 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from watchdog.engine.digits import ascii_int
+from watchdog.errors import InvalidValueError
+
 __all__ = ["ReceivedRequest", "WebhookReceiver"]
 
 _MAX_BODY = 1 << 20
@@ -89,8 +92,11 @@ class WebhookReceiver:
             if ":" in line:
                 name, value = line.split(":", 1)
                 headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0"))
-        if not 0 <= length <= _MAX_BODY:
+        try:
+            length = ascii_int(headers.get("content-length", "0"), "Content-Length")
+        except InvalidValueError:
+            return None
+        if length > _MAX_BODY:
             return None
         body = await reader.readexactly(length)
         return ReceivedRequest(parts[1], headers, body, self._clock())

@@ -52,7 +52,7 @@ __all__ = [
     "signature_timeline",
 ]
 
-_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$", re.ASCII)  # "３%" is no percent
 
 
 @dataclass(frozen=True, slots=True)

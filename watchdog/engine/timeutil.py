@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from watchdog.engine.digits import ascii_int, is_ascii_digits
 from watchdog.errors import InvalidValueError
 
 __all__ = [
@@ -28,8 +29,9 @@ SERIAL_MODULUS = 1 << 32
 _HALF = 1 << 31
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION_PART = re.compile(r"(\d+)\s*([smhdw])", re.IGNORECASE)
-_DURATION_WHOLE = re.compile(r"^\s*(?:\d+\s*[smhdw]\s*)+$", re.IGNORECASE)
+# re.ASCII: \d and \s are Unicode-wide otherwise ("３h" would be three hours).
+_DURATION_PART = re.compile(r"(\d+)\s*([smhdw])", re.IGNORECASE | re.ASCII)
+_DURATION_WHOLE = re.compile(r"^\s*(?:\d+\s*[smhdw]\s*)+$", re.IGNORECASE | re.ASCII)
 
 
 def serial_to_posix(field: int, now: int) -> int:
@@ -60,14 +62,17 @@ def lifetime(inception: int, expiration: int) -> int:
 def parse_duration(text: str) -> int:
     """Parse "90m", "36h", "7d", "3600s", "1d12h" or a bare number of seconds into seconds."""
     value = text.strip()
-    if value.isascii() and value.isdigit():
-        return int(value)
+    if is_ascii_digits(value):
+        return ascii_int(value, "duration")
     if not _DURATION_WHOLE.match(value):
         raise InvalidValueError(
             f'"{text}" is not a duration: use a number with a unit, like "90m", "36h", "7d" or '
             '"3600s"'
         )
-    return sum(int(n) * _UNITS[u.lower()] for n, u in _DURATION_PART.findall(value))
+    return sum(
+        ascii_int(n, f'duration "{text}"') * _UNITS[u.lower()]
+        for n, u in _DURATION_PART.findall(value)
+    )
 
 
 def format_duration(seconds: int) -> str:

@@ -21,6 +21,7 @@ from dns.rdtypes.IN.A import A
 from dns.rdtypes.IN.AAAA import AAAA
 
 from watchdog.engine.codes import Code
+from watchdog.engine.digits import ascii_int
 from watchdog.engine.findings import Finding, Severity
 from watchdog.errors import InvalidValueError, ProbeError
 from watchdog.probe.dnsio import Answer, RRset, format_address
@@ -96,10 +97,11 @@ def parse_server(text: str, default_port: int = 53) -> tuple[str, int]:
             raise InvalidValueError(f'server "{text}": missing port after ":"')
     port = default_port
     if port_text:
-        # isascii: str.isdigit() also accepts "³" and other digits int() refuses.
-        if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
-            raise InvalidValueError(f'server "{text}": port must be 1 to 65535')
-        port = int(port_text)
+        # ASCII only: str.isdigit() also accepts "³" and other digits int() refuses.
+        try:
+            port = ascii_int(port_text, "port", minimum=1, maximum=65535)
+        except InvalidValueError:
+            raise InvalidValueError(f'server "{text}": port must be 1 to 65535') from None
     if not host:
         raise InvalidValueError(f'server "{text}": no host')
     try:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import itertools
 import pickle
@@ -39,6 +40,7 @@ from watchdog.engine.observations import ZoneObservation
 from watchdog.errors import WatchdogError
 from watchdog.probe import dnsio
 from watchdog.probe.prober import Prober, ProbeSettings, ZoneTarget
+from watchdog.service.supervisor import Spawn, spawn_plain
 
 __all__ = [
     "LOCAL_WEIGHT",
@@ -130,6 +132,7 @@ class ProbePool:
         *,
         log_format: str = "auto",
         log_level: str = "info",
+        spawn: Spawn = spawn_plain,
     ) -> None:
         if workers < 2:
             raise ValueError(f"a pool has at least 2 probers, got {workers}")
@@ -140,6 +143,7 @@ class ProbePool:
         )
         self.size = workers
         self._logging = (log_format, log_level)
+        self._spawn = spawn
         self._local = Prober(self.settings)  # share 0
         self._workers: dict[int, _Worker] = {}  # shares 1 .. size - 1
         self._batches: dict[int, _Batch] = {}
@@ -274,35 +278,55 @@ class ProbePool:
         if hello != ("ready",):
             await _stop(worker)
             raise ProbeWorkerError(f"probe worker {number} did not start: {hello!r:.200}")
-        worker.reader = asyncio.create_task(self._read(worker))
+        worker.reader = self._spawn(f"probe-reader:{number}", functools.partial(self._read, worker))
         self._workers[number] = worker
         return worker
 
     async def _read(self, worker: _Worker) -> None:
-        """Hand each frame from ``worker`` to its batch, until the worker ends."""
+        """Hand each frame from ``worker`` to its batch, until the worker ends.
+
+        A crash here (a bug handling a frame) ends the worker too, which fails the zones it
+        still had (checked again later) and starts it anew for the next batch; the crash goes
+        on to the supervisor, whose restart of this reader finds the worker ended.
+        """
+        if not worker.alive:
+            return
         try:
-            while True:
+            await self._read_frames(worker)
+        except Exception:
+            with contextlib.suppress(ProcessLookupError):
+                worker.process.kill()
+            await self._ended(worker)
+            raise
+        await self._ended(worker)
+
+    async def _read_frames(self, worker: _Worker) -> None:
+        while True:
+            try:
                 message = await read_frame(_stdout(worker.process))
-                kind = message[0]
-                if kind == "results":
-                    for batch_id, results in message[1].items():
-                        batch = self._batches.get(batch_id)
-                        if batch is not None:  # else: a batch its caller left early
-                            batch.pending[worker.number] -= len(results)
-                            batch.results.put_nowait(results)
-                elif kind == "failed":
-                    batch = self._batches.get(message[1])
-                    if batch is not None:
-                        batch.results.put_nowait(
-                            ProbeWorkerError(f"probe worker {worker.number}: {message[2]}")
-                        )
-                elif kind == "stats" and worker.stats is not None and not worker.stats.done():
-                    worker.stats.set_result(message[1])
-        except (EOFError, asyncio.IncompleteReadError, ConnectionError):
-            pass
-        except Exception as exc:  # a frame we cannot read: the worker is not to be trusted
-            _log().error("probe_worker_unreadable", worker=worker.number, error=repr(exc))
-            worker.process.kill()
+            except (EOFError, asyncio.IncompleteReadError, ConnectionError):
+                return
+            except Exception as exc:  # a frame we cannot read: the worker is not to be trusted
+                _log().error("probe_worker_unreadable", worker=worker.number, error=repr(exc))
+                worker.process.kill()
+                return
+            kind = message[0]
+            if kind == "results":
+                for batch_id, results in message[1].items():
+                    batch = self._batches.get(batch_id)
+                    if batch is not None:  # else: a batch its caller left early
+                        batch.pending[worker.number] -= len(results)
+                        batch.results.put_nowait(results)
+            elif kind == "failed":
+                batch = self._batches.get(message[1])
+                if batch is not None:
+                    batch.results.put_nowait(
+                        ProbeWorkerError(f"probe worker {worker.number}: {message[2]}")
+                    )
+            elif kind == "stats" and worker.stats is not None and not worker.stats.done():
+                worker.stats.set_result(message[1])
+
+    async def _ended(self, worker: _Worker) -> None:
         worker.alive = False
         code = await worker.process.wait()
         died = ProbeWorkerError(f"probe worker {worker.number} ended (exit code {code})")

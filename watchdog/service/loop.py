@@ -41,6 +41,7 @@ from watchdog.service.judge import Judgement, judge_zone, schedule_settings
 from watchdog.service.logsetup import Redactor
 from watchdog.service.notifications import Notifications, secrets
 from watchdog.service.store import Store
+from watchdog.service.supervisor import Spawn, Supervisor
 from watchdog.service.systemd import SystemdNotifier
 from watchdog.service.zones import WatchedZone, ZoneTable, stored_states
 
@@ -53,6 +54,9 @@ _CLOCK_STEP = 2.0  # seconds of wall/monotonic disagreement that count as a cloc
 _SHUTDOWN_FLUSH = 10.0  # seconds to finish in-flight deliveries on SIGTERM
 _RELOAD_FLUSH = 2.0  # seconds for in-flight deliveries before a reload restarts the lanes
 _RETRY_AFTER = 60  # seconds before a check that failed as a whole is tried again (at most)
+# The scheduler loop makes progress every _TICK; silent this long, it is wedged (supervisor.py).
+# Generous: a reload (config read, lanes restarted after a _RELOAD_FLUSH) runs inside the loop.
+_SCHEDULER_WITHIN = 60.0
 # Zones judged and stored per transaction. Small enough that a chunk's observations and reports
 # are little work for the garbage collector, large enough that a commit is cheap per zone.
 _CHUNK = 250
@@ -70,7 +74,7 @@ _RESTART_KEYS = (
 )
 
 
-def _prober(service: ServiceConfig) -> Prober | ProbePool:
+def _prober(service: ServiceConfig, spawn: Spawn) -> Prober | ProbePool:
     """The prober of ``probe_workers``: this process alone (1), or a pool of that many."""
     if service.probe_workers == 1:
         return Prober(service.probe_settings())
@@ -79,6 +83,7 @@ def _prober(service: ServiceConfig) -> Prober | ProbePool:
         service.probe_workers,
         log_format=service.log_format,
         log_level=service.log_level,
+        spawn=spawn,
     )
 
 
@@ -147,7 +152,9 @@ class Service:
         self._wake = asyncio.Event()
         self._batches: set[asyncio.Task[None]] = set()
         self._prober: Prober | ProbePool | None = None
-        self.notifications = Notifications(store, clock)
+        # Every long-lived task runs under it; its health() gates WATCHDOG=1.
+        self.supervisor = Supervisor(clock=clock.monotonic)
+        self.notifications = Notifications(store, clock, self.supervisor)
         self._reload_requested = False
         self.cycles = 0
 
@@ -172,16 +179,20 @@ class Service:
                     webhooks=len(self.config.webhooks),
                     state=str(self.config.service.state_path),
                 )
-                pinger = asyncio.create_task(self._watchdog_pings())
+                self.supervisor.spawn("systemd-watchdog", self._watchdog_pings)
+                scheduler = self.supervisor.spawn(
+                    "scheduler", self._loop, progress_within=_SCHEDULER_WITHIN
+                )
                 try:
-                    await self._loop()
+                    await scheduler  # returns on stop(); a crash in it is restarted
                 finally:
-                    pinger.cancel()
+                    scheduler.cancel()
                     self.systemd.stopping()
                     for task in self._batches:
                         task.cancel()
                     await asyncio.gather(*self._batches, return_exceptions=True)
                     await self.notifications.stop(_SHUTDOWN_FLUSH)
+                    await self.supervisor.close()
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
@@ -194,7 +205,7 @@ class Service:
         """Load the config's zones and open the prober (``probe_workers`` of them) for the
         duration: what ``run()`` does before its loop, for callers of ``run_cycle()``."""
         self._load_zones(self.config)
-        async with _prober(self.config.service) as prober:
+        async with _prober(self.config.service, self.supervisor.spawn) as prober:
             self._prober = prober
             try:
                 yield prober
@@ -273,6 +284,7 @@ class Service:
         clock = self.clock
         offset = clock.wall() - clock.monotonic()
         while not self._stop.is_set():
+            self.supervisor.progress("scheduler")
             if self._reload_requested:
                 await self._reload()
             drift = (clock.wall() - clock.monotonic()) - offset
@@ -381,11 +393,18 @@ class Service:
         self._wake.set()
 
     async def _watchdog_pings(self) -> None:
-        """WATCHDOG=1 from the loop itself: if the loop hangs, the pings stop and systemd
-        restarts the service (sd_watchdog_enabled(3))."""
+        """WATCHDOG=1 only while every supervised component made progress recently: if the
+        loop or a part of the service hangs, the pings stop and systemd restarts the service
+        (sd_watchdog_enabled(3))."""
         interval = self.systemd.watchdog_interval
         if interval is None:
             return
+        withheld: tuple[str, ...] = ()
         while True:
-            self.systemd.ping()
+            health = self.supervisor.health()
+            if health.healthy:
+                self.systemd.ping()
+            elif health.reasons != withheld:
+                log.error("watchdog_ping_withheld", reasons=list(health.reasons))
+            withheld = health.reasons
             await asyncio.sleep(interval)

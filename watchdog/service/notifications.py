@@ -13,6 +13,7 @@ from watchdog.alerting.payloads import signature_headers
 from watchdog.config.parse import Config
 from watchdog.service.clock import Clock
 from watchdog.service.store import Store
+from watchdog.service.supervisor import Supervisor
 
 __all__ = ["Notifications", "secrets"]
 
@@ -34,9 +35,10 @@ def _targets(config: Config) -> list[WebhookTarget]:
 class Notifications:
     """The running ``WebhookDelivery`` of the current config, if started."""
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, supervisor: Supervisor | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.supervisor = supervisor or Supervisor(clock=clock.monotonic)
         self.delivery: WebhookDelivery | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -59,6 +61,7 @@ class Notifications:
                 pool=s.delivery_timeout,
             ),
             sign=signature_headers,
+            supervisor=self.supervisor,
         )
         await self.delivery.__aenter__()
         self._task = asyncio.create_task(self.delivery.run(self._stop))

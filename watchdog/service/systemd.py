@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 import structlog
 
+from watchdog.engine.digits import is_ascii_digits
+
 __all__ = ["SystemdNotifier", "watchdog_interval"]
 
 log = structlog.get_logger(__name__)
@@ -23,9 +25,10 @@ def watchdog_interval(env: Mapping[str, str]) -> float | None:
     when the watchdog is off or meant for another process ($WATCHDOG_PID)."""
     usec = env.get("WATCHDOG_USEC", "")
     pid = env.get("WATCHDOG_PID", "")
-    if not usec.isdigit() or int(usec) == 0:
+    # ASCII digits only: int() of a stray "³" would raise at startup (watchdog.engine.digits).
+    if not is_ascii_digits(usec) or len(usec) > 19 or int(usec) == 0:
         return None
-    if pid and pid.isdigit() and int(pid) != os.getpid():
+    if pid and (not is_ascii_digits(pid) or len(pid) > 19 or int(pid) != os.getpid()):
         return None
     return int(usec) / 1_000_000 / 2
 
