@@ -448,6 +448,16 @@ async def test_answer_from_another_port(server: AuthServer) -> None:
     assert (await ask(server, "www.example.test.", tcp=True)).answer
 
 
+async def test_strays_come_before_the_right_answer(server: AuthServer) -> None:
+    """STRAYS: dnspython sees the wrong-id copy first; ignoring strays it gets the answer."""
+    server.faults = [Fault(FaultKind.STRAYS)]
+    with pytest.raises(dns.query.BadResponse):
+        await ask(server, "www.example.test.")
+    response = await ask(server, "www.example.test.", ignore_unexpected=True, ignore_errors=True)
+    assert response.answer and response.rcode() == dns.rcode.NOERROR
+    assert (await ask(server, "www.example.test.", tcp=True)).answer  # TCP: no strays
+
+
 @pytest.mark.parametrize(
     "rcode",
     [dns.rcode.REFUSED, dns.rcode.SERVFAIL, dns.rcode.NOTIMP, dns.rcode.NXDOMAIN],
@@ -496,6 +506,7 @@ async def test_faults_are_scoped_by_query_type_and_transport(server: AuthServer)
     [
         {"kind": FaultKind.TCP_RESET, "transport": Transport.UDP},
         {"kind": FaultKind.OTHER_PORT, "transport": Transport.TCP},
+        {"kind": FaultKind.STRAYS, "transport": Transport.TCP},
         {"kind": FaultKind.DELAY, "seconds": -1},
     ],
 )

@@ -275,6 +275,31 @@ async def test_a_64k_answer_over_tcp_is_read_whole(lab: Lab, keys: ZoneKeys) -> 
     lab.healthy(cycle)
 
 
+async def test_stray_datagrams_before_each_answer_are_ignored(lab: Lab, keys: ZoneKeys) -> None:
+    """Issue 17: before each answer, a wrong-id copy, an answer to another question and a copy
+    from another port; the prober reads on to the right answer (RFC 5452 9.1): OK, no finding."""
+    async with AuthServer(signed(keys), faults=[Fault(FaultKind.STRAYS)]) as bad:
+        target = ZoneTarget(BAD, (f"{HOST}:{bad.port}",), anchor(keys, BAD))
+        cycle = await lab.cycle(target)
+    report = cycle.reports[BAD]
+    assert report.severity is Severity.OK, cycle.findings(BAD)
+    assert cycle.findings(BAD) == []
+    assert report.deadlines is not None
+    lab.healthy(cycle)
+
+
+async def test_only_strays_until_the_timeout_is_mismatched() -> None:
+    """A server that only ever sends wrong-id answers: 'mismatched' naming the server and
+    how many strays came, not a bare timeout."""
+    zone = signed(make_keys())
+    async with AuthServer(zone, faults=[Fault(FaultKind.WRONG_ID)]) as bad:
+        with pytest.raises(ProbeError) as caught:
+            await dnsio.query(APEX, dns.rdatatype.SOA, HOST, bad.port, recursive=False,
+                              attempt_timeout=TIMEOUT, retries=0)  # fmt: skip
+    assert caught.value.code == "mismatched"
+    assert f"{HOST}:{bad.port}" in str(caught.value) and "1 such" in str(caught.value)
+
+
 async def test_a_faulty_second_server_leaves_the_first_to_set_the_deadline(
     lab: Lab, keys: ZoneKeys
 ) -> None:

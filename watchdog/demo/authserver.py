@@ -162,9 +162,10 @@ class AuthServer:
             return
         if reply.delay:
             await asyncio.sleep(reply.delay)
-        sender = self._udp_other if reply.other_port else self._udp
-        if sender is not None and not sender.is_closing():
-            sender.sendto(reply.data, addr)
+        for data, other_port in (*reply.before, (reply.data, reply.other_port)):
+            sender = self._udp_other if other_port else self._udp
+            if sender is not None and not sender.is_closing():
+                sender.sendto(data, addr)
 
     def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._spawn(self._tcp_connection(reader, writer))

@@ -15,6 +15,8 @@ resolver or prober meets in the wild, and how to ask for each:
     an answer with another message id   Fault(FaultKind.WRONG_ID)
     an answer to another question       Fault(FaultKind.WRONG_QUESTION)
     UDP answer from another port        Fault(FaultKind.OTHER_PORT)
+    strays, then the right UDP answer   Fault(FaultKind.STRAYS)  (a wrong-id copy, a copy
+                                        for another question, a copy from another port)
     REFUSED / SERVFAIL / NOTIMP         Fault(FaultKind.RCODE, rcode=dns.rcode.SERVFAIL)
     NXDOMAIN for the apex (any name)    Fault(FaultKind.RCODE, rcode=dns.rcode.NXDOMAIN)
     lame (AA=0)                         Fault(FaultKind.LAME)
@@ -68,13 +70,18 @@ class FaultKind(StrEnum):
     WRONG_ID = "wrong_id"
     WRONG_QUESTION = "wrong_question"
     OTHER_PORT = "other_port"
+    STRAYS = "strays"
     RCODE = "rcode"
     LAME = "lame"
     HUGE = "huge"
 
 
 # Kinds that only mean something on one transport; elsewhere they never apply.
-_ONLY_ON = {FaultKind.TCP_RESET: Transport.TCP, FaultKind.OTHER_PORT: Transport.UDP}
+_ONLY_ON = {
+    FaultKind.TCP_RESET: Transport.TCP,
+    FaultKind.OTHER_PORT: Transport.UDP,
+    FaultKind.STRAYS: Transport.UDP,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +127,9 @@ class Reply:
     delay: float = 0.0
     other_port: bool = False  # UDP: send from a second socket
     ending: Ending = Ending.KEEP
+    # UDP: datagrams sent first, each (bytes, from the second socket): an off-path spoofer's
+    # or a broken middlebox's copies racing the answer (RFC 5452 9.1).
+    before: tuple[tuple[bytes, bool], ...] = ()
 
 
 def plan_reply(
@@ -143,6 +153,8 @@ def plan_reply(
     if fault is not None:
         _alter(response, query, fault, transport)
     wire = _render(response, _size_limit(query, transport))
+    if kind is FaultKind.STRAYS:
+        return Reply(data=wire, before=_strays(query, response, wire))
     if kind is FaultKind.GARBAGE:
         wire = _garbage(query.id)
     sent = wire[: len(wire) // 2] if kind in (FaultKind.SHORT, FaultKind.TCP_RESET) else wire
@@ -181,6 +193,23 @@ def _alter(
             response.flags &= ~dns.flags.AA
         case FaultKind.HUGE if response.question:
             _pad(response, _MAX_MESSAGE)
+
+
+def _strays(
+    query: dns.message.Message, response: dns.message.Message, wire: bytes
+) -> tuple[tuple[bytes, bool], ...]:
+    """The answer with another id, an answer to another question, the answer from another
+    port: each must be ignored by a client that waits for the right one."""
+    wrong_id = ((query.id + 1) % 0x10000).to_bytes(2, "big") + wire[2:]
+    strays = [(wrong_id, False)]
+    if response.question:
+        asked = response.question[0]
+        other = dns.message.make_response(query)
+        other.question = [dns.rrset.RRset(_WRONG_NAME, asked.rdclass, asked.rdtype)]
+        other.flags = response.flags
+        strays.append((other.to_wire(), False))
+    strays.append((wire, True))
+    return tuple(strays)
 
 
 def _strip(response: dns.message.Message) -> None:

@@ -7,6 +7,12 @@ rules of dnspython's ``Message.is_response``), an rcode that carries data, and f
 authoritative questions the AA bit (RFC 1034 4.3.1: without it the answer is not from the
 zone's authority).
 
+Over UDP, a datagram that is not the answer (another id or question; another source never
+reaches a connected socket) is ignored and the socket keeps reading until the answer or the
+timeout, as resolvers do (RFC 5452 9.1) and dig does ("ID mismatch"): one stray or spoofed
+datagram must not blind a check. Only when strays alone came back is it ``mismatched``. Query
+ids come from ``secrets`` (RFC 5452 9.2: unpredictable, not a Mersenne Twister's next word).
+
 Cost matters (DESIGN: thousands of zones per minute on one core), and measured per query the
 generic path (dns.message.make_query, dns.asyncquery.udp, Message parsing into RRsets) spent
 most of its time on what the prober never reads. So the UDP path sends a prebuilt question on a
@@ -21,7 +27,7 @@ import asyncio
 import errno
 import functools
 import ipaddress
-import random
+import secrets
 import socket
 import struct
 from collections.abc import Iterator
@@ -211,7 +217,7 @@ async def query(
 async def _exchange(
     question: bytes, host: str, port: int, seconds: float, authority: bool, where: _Where
 ) -> Answer:
-    ident = random.getrandbits(16)
+    ident = secrets.randbits(16)
     wire = struct.pack("!H", ident) + question[2:]
     over = "UDP"
     try:
@@ -221,6 +227,12 @@ async def _exchange(
             over = "TCP"
             reply = await _tcp(wire, host, port, seconds)
         return _parse(reply, question, ident, authority, where)
+    except _StraysOnly as exc:
+        raise ProbeError(
+            Code.MISMATCHED,
+            f"{where}: the answer does not match the question or id "
+            f"({exc.count} such, none that does, within {seconds:g} s)",
+        ) from exc
     except TimeoutError as exc:
         suffix = " (TCP)" if over == "TCP" else ""
         raise ProbeError(Code.TIMEOUT, f"{where}: no answer within {seconds:g} s{suffix}") from exc
@@ -234,8 +246,25 @@ async def _exchange(
         raise ProbeError(Code.NETWORK_ERROR, f"{where}: {exc.strerror or exc}") from exc
 
 
+class _StraysOnly(Exception):
+    """The UDP wait ended with datagrams that were not the answer, and no answer."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        super().__init__(f"{count} stray datagrams")
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """One UDP question waiting for its answer: the question, and the strays seen so far."""
+
+    wire: bytes
+    reply: asyncio.Future[bytes]
+    strays: int = 0
+
+
 async def _udp(wire: bytes, host: str, port: int, seconds: float) -> bytes:
-    """One datagram out, the first one back, on a fresh connected socket.
+    """One datagram out, the first answer to it back, on a fresh connected socket.
 
     Connected: the kernel drops datagrams from other sources, and the ICMP port-unreachable of
     a stopped server surfaces at once as ECONNREFUSED instead of a timeout per attempt. A
@@ -257,31 +286,77 @@ async def _udp(wire: bytes, host: str, port: int, seconds: float) -> bytes:
             async with asyncio.timeout(seconds):
                 await loop.sock_sendall(sock, wire)
         sent.udp += 1
-        reply: asyncio.Future[bytes] = loop.create_future()
+        waiting = _Waiting(wire, loop.create_future())
         fd = sock.fileno()
-        loop.add_reader(fd, _receive, sock, reply)
-        timer = loop.call_later(seconds, _expire, reply)
+        loop.add_reader(fd, _receive, sock, waiting)
+        timer = loop.call_later(seconds, _expire, waiting)
         try:
-            return await reply
+            return await waiting.reply
         finally:
             timer.cancel()
             loop.remove_reader(fd)
 
 
-def _receive(sock: socket.socket, reply: asyncio.Future[bytes]) -> None:
-    if reply.done():
-        return
+def _receive(sock: socket.socket, waiting: _Waiting) -> None:
+    while not waiting.reply.done():
+        try:
+            datagram = sock.recv(65535)
+        except (BlockingIOError, InterruptedError):
+            return  # nothing (more) to read: keep waiting
+        except OSError as exc:  # ECONNREFUSED from an ICMP port-unreachable, among others
+            waiting.reply.set_exception(exc)
+            return
+        if _answers(datagram, waiting.wire):
+            waiting.reply.set_result(datagram)
+        else:
+            waiting.strays += 1
+
+
+def _expire(waiting: _Waiting) -> None:
+    if not waiting.reply.done():
+        strays = waiting.strays
+        waiting.reply.set_exception(_StraysOnly(strays) if strays else TimeoutError())
+
+
+def _answers(datagram: bytes, wire: bytes) -> bool:
+    """Whether ``datagram`` is an answer to the question ``wire`` by id and question (RFC
+    5452 9.1). One with our id that cannot even be read is taken, to be reported malformed."""
+    if datagram[:2] != wire[:2]:
+        return False
     try:
-        reply.set_result(sock.recv(65535))
-    except (BlockingIOError, InterruptedError):
-        return  # woken without a datagram: keep waiting
-    except OSError as exc:  # ECONNREFUSED from an ICMP port-unreachable, among others
-        reply.set_exception(exc)
+        _, flags, qd, _, _, end = _header(datagram)
+    except ProbeError:
+        return True
+    return _is_answer(datagram, flags, qd, end, wire)
 
 
-def _expire(reply: asyncio.Future[bytes]) -> None:
-    if not reply.done():
-        reply.set_exception(TimeoutError())
+def _header(reply: bytes) -> tuple[int, int, int, int, int, int]:
+    """Id, flags, the counts of questions, answers and authority records, and the end of the
+    question section; ProbeError without a ``where`` (the caller names the server)."""
+    try:
+        got_id, flags, qd, an, ns = struct.unpack_from("!HHHHH", reply, 0)
+        offset = 12
+        for _ in range(qd):
+            offset = _skip_name(reply, offset) + 4
+    except (struct.error, IndexError, ValueError) as exc:
+        raise ProbeError(Code.MALFORMED, str(exc)) from exc
+    return got_id, flags, qd, an, ns, offset
+
+
+def _is_answer(reply: bytes, flags: int, qd: int, end: int, question: bytes) -> bool:
+    """As dns.message.Message.is_response: a response, a QUERY, to the same question (an
+    error answer may leave the question out). The id is the caller's to compare."""
+    ours = question[12 : -len(_OPT)]
+    same_question = (
+        reply[12 : end - 4].lower() == ours[:-4] and reply[end - 4 : end] == ours[-4:]
+        if qd == 1
+        else qd == 0 and flags & 0xF not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN)
+    )
+    return (
+        bool(flags & dns.flags.QR)
+        and dns.opcode.from_flags(flags) == dns.opcode.QUERY
+        and same_question
+    )
 
 
 async def _tcp(wire: bytes, host: str, port: int, seconds: float) -> bytes:
@@ -319,26 +394,10 @@ def _parse(reply: bytes, question: bytes, ident: int, authority: bool, where: _W
     we read (dnspython parses tens of microseconds per record; an authoritative answer carries
     as many records again in its authority and additional sections)."""
     try:
-        got_id, flags, qd, an, ns = struct.unpack_from("!HHHHH", reply, 0)
-        offset = 12
-        for _ in range(qd):
-            offset = _skip_name(reply, offset) + 4
-        end = offset
-    except (struct.error, IndexError, ValueError) as exc:
+        got_id, flags, qd, an, ns, end = _header(reply)
+    except ProbeError as exc:
         raise ProbeError(Code.MALFORMED, f"{where}: malformed answer ({exc})") from exc
-    ours = question[12 : -len(_OPT)]
-    # As dns.message.Message.is_response: an error answer may leave the question out.
-    same_question = (
-        reply[12 : end - 4].lower() == ours[:-4] and reply[end - 4 : end] == ours[-4:]
-        if qd == 1
-        else qd == 0 and flags & 0xF not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN)
-    )
-    if (
-        got_id != ident
-        or not flags & dns.flags.QR
-        or dns.opcode.from_flags(flags) != dns.opcode.QUERY
-        or not same_question
-    ):
+    if got_id != ident or not _is_answer(reply, flags, qd, end, question):
         raise ProbeError(Code.MISMATCHED, f"{where}: the answer does not match the question or id")
     rcode = dns.rcode.Rcode.make(flags & 0xF)
     if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
