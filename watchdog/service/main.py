@@ -2,7 +2,7 @@
 
 Startup failures are exit statuses of sysexits.h, which the systemd unit knows
 (deploy/README.md): 78 for a bad config (RestartPreventExitStatus), 73 for a state file that
-cannot be opened.
+cannot be opened or is in use by another watchdog (one per state file).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import structlog
 from watchdog.config.parse import load_config
 from watchdog.errors import ConfigError, StateError
 from watchdog.probe.pool import tune_gc
+from watchdog.service.instance import StateLock
 from watchdog.service.logsetup import Redactor, configure_logging
 from watchdog.service.loop import Service
 from watchdog.service.notifications import secrets
@@ -61,6 +62,15 @@ def run_service(path: Path) -> int:
         log.error("state_unusable", error=str(exc))
         return EX_CANTCREAT
     try:
+        # Held until the process ends: a second service on this file would send every alert
+        # again (watchdog.service.instance).
+        lock = StateLock(config.service.state_path)
+    except StateError as exc:
+        store.close()
+        log.error("state_in_use", state=str(config.service.state_path), error=str(exc))
+        return EX_CANTCREAT
+    try:
         return asyncio.run(Service(config, store, redactor=redactor).run())
     finally:
         store.close()
+        lock.release()

@@ -27,7 +27,9 @@ def secrets(config: Config) -> list[str]:
 
 def _targets(config: Config) -> list[WebhookTarget]:
     return [
-        WebhookTarget(w.name, w.url, w.kind, w.hmac_secret.encode() if w.hmac_secret else None)
+        WebhookTarget(
+            w.name, w.url, w.kind, w.hmac_secret.encode() if w.hmac_secret else None, w.ca_file
+        )
         for w in config.webhooks
     ]
 
