@@ -118,7 +118,7 @@ DOCUMENTED = {
     "zone": ["name", "servers", "trust_anchor"],
     "webhook": [
         "name", "kind", "url_env", "url_file", "url", "hmac_secret_env", "hmac_secret_file",
-        "hmac_secret", "min_severity", "zones",
+        "hmac_secret", "min_severity", "zones", "ca_file",
     ],
 }  # fmt: skip
 

@@ -19,8 +19,10 @@ httpx's timeouts apply to each network operation, so a receiver trickling its st
 headers a byte at a time would otherwise hold its lane forever.
 
 Redirects are never followed (a 3xx is a failure, "redirect not followed"), TLS certificates are
-verified, and the webhook URL, which is a secret, never appears in a log event or a stored error:
-events name the webhook, and transport errors are described from their type, then scrubbed.
+verified against the system's trust store (OpenSSL's default paths: /etc/ssl/certs on Debian),
+or against a webhook's own ``ca_file`` (an internal CA) instead, and the webhook URL, which is
+a secret, never appears in a log event or a stored error: events name the webhook, and
+transport errors are described from their type, then scrubbed.
 
 Store calls run through ``asyncio.to_thread`` (see ``watchdog.service.store``), so the loop
 never waits on SQLite.
@@ -38,6 +40,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ParamSpec, Self, TypeVar
 
 import httpx
@@ -79,6 +82,7 @@ class WebhookTarget:
     url: str
     kind: str = "generic"
     hmac_secret: bytes | None = None
+    ca_file: Path | None = None  # PEM CA certificates trusted instead of the system's
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -153,25 +157,36 @@ class WebhookDelivery:
         self._timeout = httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool)
         self._attempt_limit = t.connect + t.write + t.read + t.pool
         self._sign = sign
-        self._verify: ssl.SSLContext | bool = tls_context if tls_context is not None else True
+        self._verify = tls_context
         self._rng = rng or random.Random()
         self._clock = clock
         self._client: httpx.AsyncClient | None = None
+        self._ca_clients: dict[Path, httpx.AsyncClient] = {}
         self.stats = DeliveryStats()
 
     async def __aenter__(self) -> Self:
-        self._client = httpx.AsyncClient(
-            timeout=self._timeout,
-            follow_redirects=False,
-            verify=self._verify,
-            headers={"User-Agent": "dnssec-watchdog"},
-        )
+        # The system's trust store, not httpx's default (certifi's copy of Mozilla's list):
+        # what an operator expects on Debian, and where an internal root is installed.
+        self._client = self._new_client(self._verify or ssl.create_default_context())
+        for lane in self._lanes.values():
+            ca_file = lane.target.ca_file
+            if ca_file is not None and ca_file not in self._ca_clients:
+                self._ca_clients[ca_file] = self._new_client(_ca_context(lane.target.name, ca_file))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        clients = [c for c in (self._client, *self._ca_clients.values()) if c is not None]
+        self._client, self._ca_clients = None, {}
+        for client in clients:
+            await client.aclose()
+
+    def _new_client(self, verify: ssl.SSLContext) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=self._timeout,
+            follow_redirects=False,
+            verify=verify,
+            headers={"User-Agent": "dnssec-watchdog"},
+        )
 
     def wake(self, webhook: str | None = None) -> None:
         """New entries were enqueued (for one webhook or any): look at the outbox now."""
@@ -398,6 +413,8 @@ class WebhookDelivery:
             replaced = {name.lower() for name in signed}
             headers = {k: v for k, v in headers.items() if k.lower() not in replaced} | signed
         client = self._require_client()
+        if target.ca_file is not None:
+            client = self._ca_clients[target.ca_file]
         try:
             async with (
                 asyncio.timeout(self._attempt_limit),
@@ -438,6 +455,18 @@ _TRANSPORT_ERRORS: tuple[tuple[type[httpx.HTTPError], str], ...] = (
     (httpx.ProxyError, "proxy error"),
     (httpx.UnsupportedProtocol, "unsupported protocol"),
 )
+
+
+def _ca_context(webhook: str, ca_file: Path) -> ssl.SSLContext:
+    """A context trusting only the CA certificates of ``ca_file``. One that cannot be read
+    trusts nothing: that webhook's deliveries fail (logged, retried, never dropped) until the
+    file is fixed and the config reloaded."""
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc)
+        log.error("webhook_ca_unusable", webhook=webhook, ca_file=str(ca_file), error=str(reason))
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 def _lane_task(lane: _Lane) -> str:

@@ -144,13 +144,14 @@ class WebhookConfig:
     hmac_secret: str | None = None
     min_severity: Severity = Severity.WARNING
     zones: tuple[str, ...] = ("*",)  # normalized names or fnmatch patterns
+    ca_file: Path | None = None  # PEM CA certificates trusted instead of the system's
 
     def __repr__(self) -> str:
         secret = "<hidden>" if self.hmac_secret is not None else "None"
         return (
             f"WebhookConfig(name={self.name!r}, kind={self.kind!r}, url=<hidden>, "
             f"hmac_secret={secret}, min_severity={self.min_severity.value!r}, "
-            f"zones={self.zones!r})"
+            f"zones={self.zones!r}, ca_file={self.ca_file!r})"
         )
 
 
@@ -230,7 +231,7 @@ _POLICY_KEYS = ("warn_before", "skew_min", "skew_max", "powerdns_inception_skew"
                 "walk_limit", "sample")
 _ZONE_KEYS = ("name", "servers", "trust_anchor", *_POLICY_KEYS)
 _WEBHOOK_KEYS = ("name", "kind", "url", "url_file", "url_env", "hmac_secret", "hmac_secret_file",
-                 "hmac_secret_env", "min_severity", "zones")
+                 "hmac_secret_env", "min_severity", "zones", "ca_file")
 # fmt: on
 
 
@@ -505,12 +506,32 @@ class _Parser:
                 patterns = self.items(t["zones"], f"{path}.zones", convert)
                 if isinstance(t["zones"], list | tuple) and not t["zones"]:
                     self.problem(f"{path}.zones", "is empty; leave it out to match every zone")
+            ca_file = self.ca_file(t, path, url)
             if name is not None and url is not None:
                 secret = hmac.value if hmac is not None else None
                 result.append(
-                    WebhookConfig(name, kind, url.value, secret, Severity(severity), patterns)
+                    WebhookConfig(
+                        name, kind, url.value, secret, Severity(severity), patterns, ca_file
+                    )
                 )
         return tuple(result)
+
+    def ca_file(self, t: Mapping[str, Any], path: str, url: _Secret | None) -> Path | None:
+        """``ca_file``: PEM CA certificates for an https:// receiver (an internal CA)."""
+        if "ca_file" not in t:
+            return None
+        where, raw = _join(path, "ca_file"), t["ca_file"]
+        if not isinstance(raw, str) or not raw.strip():
+            self.problem(where, f"expected a file path, got {_describe(raw)}")
+            return None
+        file = self.base_dir / Path(raw.strip())
+        text = self.read(where, file)
+        if text is not None and "-----BEGIN CERTIFICATE-----" not in text:
+            self.problem(where, f"{file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+        if url is not None and url.value[:7].lower() == "http://":
+            # The scheme only: the rest of the URL is a secret.
+            self.problem(where, "applies to https:// receivers only; this url is http://")
+        return file
 
     def secret(
         self, t: Mapping[str, Any], path: str, base: str, *, required: bool
