@@ -1,0 +1,131 @@
+"""Issue 17: a crash in any long-lived task of the service is logged, counted and restarted,
+and the next event still reaches a real receiver on loopback.
+
+The service runs in this process (``Service.run``) so that a fault can be injected into one task
+with monkeypatch: it raises once, where a bug would. Everything else is real: the zones come
+from an authoritative server on 127.0.0.1, a probe worker process checks half of them, the
+webhook is a real HTTP receiver, systemd's notify socket a real AF_UNIX socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from notify_socket import NotifySocket
+from receivers import Receiver, Reply
+from service_harness import HOUR, ZoneServer, signed, write_config
+from structlog.testing import capture_logs
+
+from watchdog.alerting import delivery
+from watchdog.config.parse import load_config
+from watchdog.engine.schedule import Schedule
+from watchdog.probe.pool import ProbePool, share
+from watchdog.service.logsetup import Redactor
+from watchdog.service.loop import Service
+from watchdog.service.store import Store
+from watchdog.service.systemd import SystemdNotifier
+
+# Two zones in warning, one checked in the service process (share 0), one in the worker.
+ZONES = ("alpha.test.", "delta.test.")
+
+
+def _crash_once(real: Callable[..., Any]) -> Callable[..., Any]:
+    calls = 0
+
+    def crashing(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("injected fault")
+        return real(*args, **kwargs)
+
+    return crashing
+
+
+def _crash_reader_once(real: Callable[..., Any]) -> Callable[..., Any]:
+    calls = 0
+
+    async def crashing(self: ProbePool, worker: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("injected fault")
+        await real(self, worker)
+
+    return crashing
+
+
+def _inject(task: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if task == "scheduler":
+        monkeypatch.setattr(Schedule, "pop_due", _crash_once(Schedule.pop_due))
+    elif task == "webhook:ops":
+        monkeypatch.setattr(delivery, "classify", _crash_once(delivery.classify))
+    elif task == "probe-reader:1":
+        monkeypatch.setattr(ProbePool, "_read_frames", _crash_reader_once(ProbePool._read_frames))
+    else:
+        monkeypatch.setattr(SystemdNotifier, "ping", _crash_once(SystemdNotifier.ping))
+
+
+@pytest.mark.parametrize("task", ["scheduler", "webhook:ops", "probe-reader:1", "systemd-watchdog"])
+async def test_a_crash_in_each_task_is_restarted_and_the_next_event_arrives(
+    task: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One injected crash: task_crashed names the task, one restart is counted, both warnings
+    reach the receiver, and (for the pinger) WATCHDOG=1 comes again."""
+    assert sorted(share(z, 2) for z in ZONES) == [0, 1]
+    zones = [signed(name, expires_in=12 * HOUR) for name in ZONES]
+    with (
+        ZoneServer(zones) as dns,
+        Receiver(default=Reply(200)) as receiver,
+        NotifySocket(tmp_path / "notify.sock") as sd,
+    ):
+        config = write_config(
+            tmp_path,
+            dns.port,
+            zones,
+            webhook_url=receiver.url(),
+            settings={"probe_workers": 2, "interval": "1h"},
+        )
+        _inject(task, monkeypatch)
+        systemd = SystemdNotifier({"NOTIFY_SOCKET": sd.address, "WATCHDOG_USEC": "1000000"})
+        with Store(tmp_path / "state.sqlite3") as store, capture_logs() as logs:
+            service = Service(load_config(config), store, redactor=Redactor(), systemd=systemd)
+            running = asyncio.create_task(service.run())
+            try:
+                zones_heard = await _zones_heard(receiver, len(ZONES))
+                pings = await asyncio.to_thread(_pings_after_crash, sd, logs)
+            finally:
+                service.stop()
+                assert await asyncio.wait_for(running, timeout=30) == 0
+    # At least once: a lane that crashed after the receiver answered sends that event again.
+    assert zones_heard == set(ZONES)
+    assert service.supervisor.restarts == {task: 1}
+    crashed = [e for e in logs if e["event"] == "task_crashed"]
+    assert [(e["task"], e["error_type"], e["error"]) for e in crashed] == [
+        (task, "RuntimeError", "injected fault")
+    ]
+    assert pings >= 1
+
+
+async def _zones_heard(receiver: Receiver, count: int) -> set[str]:
+    """The zones of the events received, once ``count`` different ones came (60 s at most)."""
+    for _ in range(6000):
+        heard = {json.loads(r.body)["zone"] for r in receiver.requests}
+        if len(heard) >= count:
+            return heard
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"events of {count} zones not received within 60 s: {heard}")
+
+
+def _pings_after_crash(sd: NotifySocket, logs: list[dict[str, Any]]) -> int:
+    """WATCHDOG=1 messages after the crash was logged (waits for one)."""
+    crashed_at = len(sd.received())
+    if not any(e["event"] == "task_crashed" for e in logs):
+        raise AssertionError("no task_crashed yet")
+    sd.wait_for(lambda m: m.fields.get("WATCHDOG") == "1", after=crashed_at, timeout=30)
+    return sum(m.fields.get("WATCHDOG") == "1" for m in sd.received()[crashed_at:])
