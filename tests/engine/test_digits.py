@@ -34,9 +34,7 @@ NOW = 1_800_000_000
 outside_text = st.one_of(
     st.text(max_size=40),
     st.sampled_from(UNICODE_DIGITS),
-    st.builds(
-        "".join, st.lists(st.sampled_from([*UNICODE_DIGITS, "1", "9", "s", "m", " ", "%"]))
-    ),
+    st.builds("".join, st.lists(st.sampled_from([*UNICODE_DIGITS, "1", "9", "s", "m", " ", "%"]))),
     st.text(alphabet="0123456789", min_size=60, max_size=5000),  # past int()'s digit limit
 )
 
@@ -49,7 +47,7 @@ def _has_foreign_digit(text: str) -> bool:
 def test_unicode_digits_are_not_ascii_digits(text: str) -> None:
     """is_ascii_digits refuses every non-ASCII digit; ascii_int names the value and the key."""
     assert not is_ascii_digits(text)
-    with pytest.raises(InvalidValueError, match="Retry-After: .* is not a number"):
+    with pytest.raises(InvalidValueError, match=r"Retry-After: .* is not a number"):
         ascii_int(text, "Retry-After")
 
 
@@ -129,8 +127,8 @@ def test_command_line_numbers(text: str) -> None:
     for parse in (_seconds, _positive_float):
         if _refuses_or_parses(parse, (argparse.ArgumentTypeError,), text) is not None:
             assert not _has_foreign_digit(text)
-    for sign in "+-":
-        at = _refuses_or_parses(lambda t: parse_at(sign + t, NOW), (InvalidValueError,), text)
+    for offset in ("+" + text, "-" + text):
+        at = _refuses_or_parses(lambda t: parse_at(t, NOW), (InvalidValueError,), offset)
         if at is not None:
             assert not _has_foreign_digit(text)
 
