@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime
 import ipaddress
 import socket
@@ -32,7 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-__all__ = ["Receiver", "RecordedRequest", "Reply", "free_port", "tls_contexts"]
+__all__ = ["RawReceiver", "Receiver", "RecordedRequest", "Reply", "free_port", "tls_contexts"]
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,83 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+class RawReceiver:
+    """A loopback TCP server for what an HTTP server library will not do, one behaviour for
+    every connection: ``"endless"`` reads the request, answers 200 with a Content-Length of a
+    terabyte and sends its body a kilobyte at a time until the client leaves; ``"silent"``
+    reads the request and never answers. ``connections`` counts them; ``stop()`` ends all."""
+
+    BEHAVIOURS = ("endless", "silent")
+
+    def __init__(self, behaviour: str, host: str = "127.0.0.1") -> None:
+        if behaviour not in self.BEHAVIOURS:
+            raise ValueError(f"behaviour must be one of {self.BEHAVIOURS}, not {behaviour!r}")
+        if not ipaddress.ip_address(host).is_loopback:
+            raise ValueError(f"receivers listen on loopback only, not {host}")
+        self.behaviour = behaviour
+        self.host = host
+        self.connections = 0
+        self._listener = socket.create_server((host, 0))
+        self._listener.settimeout(0.05)
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def __enter__(self) -> Self:
+        accepting = threading.Thread(target=self._accept, daemon=True)
+        accepting.start()
+        self._threads.append(accepting)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for thread in list(self._threads):
+            thread.join(timeout=10)
+        self._listener.close()
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://{self.host}:{self._listener.getsockname()[1]}{path}"
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            worker = threading.Thread(target=self._serve, args=(connection,), daemon=True)
+            worker.start()
+            self._threads.append(worker)
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection:
+            connection.settimeout(0.05)
+            with contextlib.suppress(OSError):
+                self._read_request(connection)
+                if self.behaviour == "silent":
+                    self._stopping.wait()
+                    return
+                connection.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                    b"Content-Length: 1000000000000\r\n\r\n"
+                )
+                while not self._stopping.wait(0.01):
+                    connection.sendall(b"x" * 1024)
+
+    def _read_request(self, connection: socket.socket) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data and not self._stopping.is_set():
+            try:
+                chunk = connection.recv(65536)
+            except TimeoutError:
+                continue
+            if not chunk:
+                return
+            data += chunk
 
 
 def _merged(fields: Iterable[tuple[str, str]]) -> dict[str, str]:
