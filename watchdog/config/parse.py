@@ -151,7 +151,7 @@ class WebhookConfig:
         return (
             f"WebhookConfig(name={self.name!r}, kind={self.kind!r}, url=<hidden>, "
             f"hmac_secret={secret}, min_severity={self.min_severity.value!r}, "
-            f"zones={self.zones!r}, ca_file={self.ca_file!r})"
+            f"zones={self.zones!r})"
         )
 
 
