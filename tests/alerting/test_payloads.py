@@ -26,7 +26,6 @@ from watchdog.alerting.payloads import (
     sign,
     signature_headers,
     slack_body,
-    summarize,
     verify_signature,
 )
 from watchdog.engine.alerts import (
@@ -47,6 +46,7 @@ from watchdog.engine.observations import (
     ZoneObservation,
 )
 from watchdog.errors import InvalidValueError
+from watchdog.render.sentences import summarize
 
 HOUR, DAY, WRAP = 3600, 86400, 2**32
 T0 = 1_800_000_000  # 2027-01-15T08:00:00Z

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from watchdog.engine.profiles import Profile, ValidatorSettings, parse_profile, unbound_skew, window
+from watchdog.engine.findings import Severity
+from watchdog.engine.profiles import (
+    Profile,
+    ValidatorSettings,
+    expiry_for,
+    nagios_strict_critical,
+    parse_profile,
+    unbound_skew,
+    window,
+)
 from watchdog.errors import InvalidValueError
 
 HOUR, DAY = 3600, 86400
@@ -94,3 +103,51 @@ def test_settings_reject_bad_values(kwargs: dict[str, object], message: str) -> 
     """Skew settings must be non-negative whole seconds; the error names the value."""
     with pytest.raises(InvalidValueError, match=message):
         ValidatorSettings(**kwargs)  # type: ignore[arg-type]
+
+
+STRICT_AT = 1_800_000_000  # a zone's strict-fail second (RFC 4035 5.3.1: the first rejected)
+OK, W, SF, SE = Severity.OK, Severity.WARNING, Severity.STRICT_FAIL, Severity.SKEW_EXHAUSTED
+
+
+@pytest.mark.parametrize(
+    ("profile", "expiry", "now", "seen"),
+    [
+        (Profile.STRICT, W, STRICT_AT - 1, W),
+        (Profile.STRICT, SF, STRICT_AT, SF),
+        (Profile.POWERDNS, W, STRICT_AT - 1, W),  # its skew is on the inception side only
+        (Profile.POWERDNS, SF, STRICT_AT, SF),
+        (Profile.KNOT_DNS, W, STRICT_AT - 2, W),
+        (Profile.KNOT_DNS, W, STRICT_AT - 1, SF),  # knotd: expired at E itself, a second early
+        (Profile.KNOT_DNS, OK, STRICT_AT - 1, SF),
+        (Profile.KNOT_DNS, SE, STRICT_AT + DAY, SE),
+        (Profile.UNBOUND, SF, STRICT_AT, W),  # still inside Unbound's skew
+        (Profile.UNBOUND, SE, STRICT_AT + DAY, SE),
+        (Profile.UNBOUND, W, STRICT_AT - 1, W),
+    ],
+)
+def test_expiry_as_each_profile_sees_it(
+    profile: Profile, expiry: Severity, now: int, seen: Severity
+) -> None:
+    """The engine's strict ladder, moved to the second each validator class fails at."""
+    assert expiry_for(profile, expiry, now, STRICT_AT) is seen
+
+
+def test_no_deadline_leaves_the_ladder_alone() -> None:
+    """Without a strict-fail second (nothing verifies) no profile moves the ladder."""
+    assert all(expiry_for(p, W, STRICT_AT, None) is W for p in Profile if p is not Profile.UNBOUND)
+
+
+@pytest.mark.parametrize("profile", list(Profile))
+def test_nagios_critical_range_starts_where_the_profile_fails(profile: Profile) -> None:
+    """The strict_fail perfdata turns CRITICAL ("N:": below N seconds left) at the very second
+    the profile's ladder turns STRICT_FAIL, and not a second earlier."""
+    critical = nagios_strict_critical(profile)
+    if profile is Profile.UNBOUND:
+        assert critical == ""  # Unbound fails at its own deadline (the skew_exhausted perfdata)
+        return
+    first = STRICT_AT - (int(critical.removesuffix(":")) - 1)  # left = N - 1: first CRITICAL
+
+    def seen(now: int) -> Severity:  # the engine's strict ladder, then the profile's view
+        return expiry_for(profile, SF if now >= STRICT_AT else W, now, STRICT_AT)
+
+    assert (seen(first - 1), seen(first)) == (W, SF)

@@ -10,16 +10,21 @@ replays expect (the same scheme as Stripe's ``Stripe-Signature``: ``t=<unix>,v1=
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from watchdog.alerting.signing import SIGNATURE_HEADER, sign, signature_headers, verify_signature
-from watchdog.engine.alerts import AlertEvent, Condition, EventDeadlines, EventKind, SignatureRef
-from watchdog.engine.codes import Code
+from watchdog.engine.alerts import AlertEvent, EventKind, SignatureRef
 from watchdog.engine.findings import Severity
 from watchdog.engine.timeutil import format_duration, rfc3339
 from watchdog.errors import InvalidValueError
+from watchdog.render.sentences import (
+    event_headline,
+    server_label,
+    severity_word,
+    summarize,
+    zone_label,
+)
 
 __all__ = [
     "EVENT_HEADER",
@@ -33,7 +38,6 @@ __all__ = [
     "sign",
     "signature_headers",
     "slack_body",
-    "summarize",
     "verify_signature",
 ]
 
@@ -80,145 +84,6 @@ def render(
 def encode(body: dict[str, Any]) -> bytes:
     """Compact UTF-8 JSON; the same event always gives the same bytes."""
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-# --- words -----------------------------------------------------------------------------------
-
-
-def _label(severity: Severity) -> str:
-    return severity.value.replace("_", " ")
-
-
-def _zone(zone: str) -> str:
-    return zone.rstrip(".") or "."
-
-
-def _span(seconds: int) -> str:
-    """A duration to the minute; the exact RFC 3339 moment is always printed next to it."""
-    return format_duration(seconds - seconds % 60 if seconds >= 60 else seconds)
-
-
-def _host(address: str) -> str:
-    """ "192.0.2.53:53" -> "192.0.2.53", "[2001:db8::53]:53" -> "2001:db8::53"; other ports stay."""
-    if address.startswith("[") and address.endswith("]:53"):
-        return address[1:-4]
-    if address.count(":") == 1 and address.endswith(":53"):
-        return address[:-3]
-    return address
-
-
-def _server(address: str, name: str | None, zone: str) -> str:
-    """ "ns2 192.0.2.53": the NS name relative to the zone when it is inside it, and the address."""
-    if address == "parent":
-        return "the parent's DS"
-    if not name:
-        return _host(address)
-    short, suffix = name.rstrip("."), "." + zone.rstrip(".").lower()
-    if suffix != "." and short.lower().endswith(suffix):
-        short = short[: -len(suffix)]
-    return f"{short} {_host(address)}"
-
-
-def _ref(ref: SignatureRef, zone: str) -> str:
-    return _server(ref.server, ref.server_name, zone)
-
-
-def _timeline(event: AlertEvent, d: EventDeadlines) -> str:
-    now, sig = event.at, d.signature
-    if now < d.strict_fail_at and now >= sig.inception:
-        return (
-            f"strict validators fail in {_span(d.strict_fail_at - now)} "
-            f"({rfc3339(d.strict_fail_at)}); Unbound in {_span(d.skew_exhausted_at - now)}"
-        )
-    if now < sig.inception:
-        return (
-            f"signature not valid before {rfc3339(sig.inception)}; strict validators fail "
-            f"until then"
-        )
-    if now < d.skew_exhausted_at:
-        return (
-            f"signatures expired; strict validators fail since {rfc3339(d.strict_fail_at)} "
-            f"({_span(now - d.strict_fail_at)} ago); Unbound fails in "
-            f"{_span(d.skew_exhausted_at - now)} ({rfc3339(d.skew_exhausted_at)})"
-        )
-    return (
-        f"signatures expired; every validator fails since {rfc3339(d.skew_exhausted_at)} "
-        f"({_span(now - d.skew_exhausted_at)} ago), strict validators since "
-        f"{rfc3339(d.strict_fail_at)}"
-    )
-
-
-def _stale(event: AlertEvent, d: EventDeadlines) -> str | None:
-    """The blamed server, when it is behind others rather than the whole zone being late."""
-    blamed = d.signature.server
-    later = any(
-        s.reachable and s.strict_fail_at is not None and s.strict_fail_at > d.strict_fail_at
-        for s in event.servers
-    )
-    old_serial = any(f.code == Code.STALE_SERIAL and f.server == blamed for f in event.findings)
-    if blamed != "parent" and (later or old_serial):
-        return _ref(d.signature, event.zone)
-    return None
-
-
-def _expiry(event: AlertEvent) -> str:
-    d = event.deadlines
-    if d is None:
-        return "the zone is no longer signed" if not event.signed else "no signature verifies"
-    text = _timeline(event, d)
-    stale = _stale(event, d)
-    if stale and not event.resolved:
-        text += f"; stale server {stale}"
-    return text
-
-
-def _first(event: AlertEvent, severity: Severity) -> str:
-    prefix = f"{event.zone}: "  # zone-level messages start with the zone, already said
-    hits = [f.message.removeprefix(prefix) for f in event.findings if f.severity is severity]
-    if not hits:
-        return _label(severity)
-    more = f" (and {len(hits) - 1} more)" if len(hits) > 1 else ""
-    return f"{hits[0]}{more}"
-
-
-def _who_is_silent(event: AlertEvent) -> str:
-    silent = [_server(s.address, s.name, event.zone) for s in event.servers if not s.reachable]
-    return ", ".join(silent) if silent else "no authoritative server found"
-
-
-def _silent(event: AlertEvent) -> str:
-    return f"{_who_is_silent(event)} not answering ({event.failures} consecutive failed checks)"
-
-
-_DETAIL: dict[Condition, Callable[[AlertEvent], str]] = {
-    Condition.EXPIRY: _expiry,
-    Condition.BOGUS: lambda e: f"bogus: {_first(e, Severity.BOGUS)}",
-    Condition.UNREACHABLE: lambda e: f"unreachable: {_silent(e)}",
-    Condition.UNKNOWN: lambda e: f"cannot judge: {_first(e, Severity.UNKNOWN)}",
-}
-_RECOVERED: dict[Condition, Callable[[AlertEvent], str]] = {
-    Condition.EXPIRY: _expiry,
-    Condition.BOGUS: lambda e: "every RRset validates again",
-    Condition.UNREACHABLE: lambda e: "every server answers again",
-    Condition.UNKNOWN: lambda e: "the zone can be judged again",
-}
-
-
-def summarize(event: AlertEvent) -> str:
-    """One line for humans, e.g. "example.com: strict validators fail in 2h 13m (...); ..."."""
-    if event.kind is EventKind.RAISED:
-        head = ""
-    elif event.kind is EventKind.RENOTIFY:
-        head = f"still {_label(event.new_severity)} since {rfc3339(event.since)}; "
-    elif event.resolved:
-        head = f"recovered from {_label(event.old_severity)}; "
-    else:
-        head = f"improved from {_label(event.old_severity)} to {_label(event.new_severity)}; "
-    if not event.confirmed:  # this check's data would contradict the state it carries over
-        detail = f"not confirmed by this check: {_who_is_silent(event)} not answering"
-    else:
-        detail = (_RECOVERED if event.resolved else _DETAIL)[event.condition](event)
-    return " ".join(f"{_zone(event.zone)}: {head}{detail}".split())  # always one line
 
 
 # --- generic body ------------------------------------------------------------------------------
@@ -304,15 +169,6 @@ _EMOJI = {
     Severity.UNREACHABLE: ":electric_plug:",
     Severity.UNKNOWN: ":grey_question:",
 }
-_HEADLINE = {
-    Severity.OK: "recovered",
-    Severity.WARNING: "signatures expire soon",
-    Severity.STRICT_FAIL: "strict validators fail",
-    Severity.SKEW_EXHAUSTED: "every validator fails",
-    Severity.BOGUS: "does not validate",
-    Severity.UNREACHABLE: "servers not answering",
-    Severity.UNKNOWN: "cannot be judged",
-}
 
 
 def _clip(text: str, limit: int) -> str:
@@ -347,9 +203,9 @@ def _fields(event: AlertEvent) -> list[dict[str, str]]:
                 f"{rfc3339(d.skew_exhausted_at)} (skew {format_duration(d.unbound_skew)})",
             ),
             _field("Signature", f"{sig.owner} {sig.rtype}, key {sig.key_tag}, alg {sig.algorithm}"),
-            _field("Served by", _ref(sig, event.zone)),
+            _field("Served by", server_label(sig.server, sig.server_name, event.zone)),
         ]
-    silent = [_server(s.address, s.name, event.zone) for s in event.servers if not s.reachable]
+    silent = [server_label(s.address, s.name, event.zone) for s in event.servers if not s.reachable]
     if silent:
         fields.append(_field("Not answering", ", ".join(silent)))
     return fields[:_FIELDS_MAX]
@@ -360,10 +216,9 @@ def slack_body(event: AlertEvent) -> dict[str, Any]:
     summary = summarize(event)
     severity = event.new_severity
     reminder = " (reminder)" if event.kind is EventKind.RENOTIFY else ""
-    header = f"{_EMOJI[severity]} {_zone(event.zone)}: {_HEADLINE[severity]}{reminder}"
-    lead = (
-        f"*{_label(severity).upper()}* ({event.condition.value}, was {_label(event.old_severity)})"
-    )
+    header = f"{_EMOJI[severity]} {zone_label(event.zone)}: {event_headline(severity)}{reminder}"
+    was = severity_word(event.old_severity)
+    lead = f"*{severity_word(severity).upper()}* ({event.condition.value}, was {was})"
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from watchdog.engine.findings import Severity
 from watchdog.errors import InvalidValueError
 
 __all__ = [
@@ -17,6 +18,9 @@ __all__ = [
     "Profile",
     "ValidatorSettings",
     "Window",
+    "expiry_for",
+    "fails_before_strict",
+    "nagios_strict_critical",
     "parse_profile",
     "unbound_skew",
     "window",
@@ -118,3 +122,50 @@ def window(
         skew = unbound_skew(expiration - inception, settings.skew_min, settings.skew_max)
         return Window(inception - skew, expiration + skew)
     return Window(inception, expiration - 1)
+
+
+# Seconds before the strict-fail second (the first second RFC 4035 5.3.1 rejects) at which
+# validators of a profile already fail: knotd counts a signature as expired at E itself, one
+# second early (DESIGN.md 1). None: they fail only later, at their own deadline (Unbound's skew:
+# the engine's skew_exhausted_at). PowerDNS fails at the strict second; its 60 s differ on the
+# inception side only, below what a check every few minutes can tell.
+_FAILS_BEFORE_STRICT: dict[Profile, int | None] = {
+    Profile.STRICT: 0,
+    Profile.POWERDNS: 0,
+    Profile.KNOT_DNS: 1,
+    Profile.UNBOUND: None,
+}
+
+
+def fails_before_strict(profile: Profile) -> int | None:
+    """How many seconds before the strict-fail second validators of ``profile`` fail; None
+    when they fail only after it (Unbound: at skew_exhausted_at)."""
+    return _FAILS_BEFORE_STRICT[profile]
+
+
+def expiry_for(
+    profile: Profile, expiry: Severity, now: int, strict_fail_at: int | None
+) -> Severity:
+    """The OK..SKEW_EXHAUSTED ladder (the engine's, for strict validators) as validators of
+    ``profile`` see it at ``now``; ``strict_fail_at`` is the zone's strict-fail second."""
+    early = fails_before_strict(profile)
+    if early is None and expiry is Severity.STRICT_FAIL:
+        # The engine calls it SKEW_EXHAUSTED as soon as Unbound's own window is left, so a
+        # strict failure is a moment Unbound still validates through (val_sigcrypt.c check_dates).
+        return Severity.WARNING
+    if (
+        early
+        and strict_fail_at is not None
+        and expiry in (Severity.OK, Severity.WARNING)
+        and now >= strict_fail_at - early
+    ):
+        return Severity.STRICT_FAIL
+    return expiry
+
+
+def nagios_strict_critical(profile: Profile) -> str:
+    """The Nagios critical range of the seconds left before the strict-fail second: CRITICAL
+    once none is left before the profile's first failing second ("N:" alerts below N); empty
+    for a profile that does not fail there (Unbound)."""
+    early = fails_before_strict(profile)
+    return "" if early is None else f"{early + 1}:"

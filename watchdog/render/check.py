@@ -14,8 +14,16 @@ from watchdog.engine.assess import Deadline, Deadlines, ServerVerdict, ZoneRepor
 from watchdog.engine.codes import Code
 from watchdog.engine.coverage import CoverageVerdict
 from watchdog.engine.findings import Finding, Severity, worst
-from watchdog.engine.profiles import Profile
+from watchdog.engine.profiles import Profile, expiry_for, nagios_strict_critical
 from watchdog.engine.timeutil import format_relative, rfc3339
+from watchdog.render.sentences import (
+    STRICT_VALIDATORS,
+    finding_reason,
+    nagios_expiry,
+    no_timeline_reason,
+    severity_word,
+    threshold_label,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -44,7 +52,6 @@ _TIMELINE_CODES = frozenset(
 )
 _SAID_ABOVE = _TIMELINE_CODES | {Code.NOT_SIGNED}  # the headline says "not signed"
 _STATUS_ORDER = {2: 0, 3: 1, 1: 2, 0: 3}  # CRITICAL, UNKNOWN, WARNING, OK: as exit_code ranks them
-_STRICT_VALIDATORS = "BIND 9, Knot Resolver, PowerDNS Recursor, Google Public DNS"
 _MAX_FINDINGS = 8  # lines in the human output; --json lists them all
 _COLOURS = {
     Severity.OK: "32",  # green
@@ -63,29 +70,15 @@ def _all_findings(r: ZoneReport) -> list[Finding]:
 
 
 def _expiry_for(r: ZoneReport, profile: Profile) -> Severity:
-    """The OK..SKEW_EXHAUSTED ladder as validators of ``profile`` see it."""
-    expiry = r.expiry_severity
-    if profile is Profile.UNBOUND and expiry is Severity.STRICT_FAIL:
-        # The engine calls it SKEW_EXHAUSTED as soon as Unbound's own window is left, so a
-        # strict failure is a moment Unbound still validates through (val_sigcrypt.c check_dates).
-        return Severity.WARNING
     d = r.deadlines
-    if (
-        profile is Profile.KNOT_DNS
-        and d is not None
-        and expiry in (Severity.OK, Severity.WARNING)
-        and r.checked_at >= d.strict_fail_at - 1
-    ):
-        return Severity.STRICT_FAIL  # knotd counts a signature as expired at E itself
-    return expiry
+    return expiry_for(profile, r.expiry_severity, r.checked_at, d.strict_fail_at if d else None)
 
 
 def effective_severity(report: ZoneReport, profile: Profile = Profile.STRICT) -> Severity:
     """The zone's severity for the exit code, as validators of ``profile`` see it.
 
-    Only the expiry ladder depends on the profile (``strict`` and ``powerdns`` share it; their
-    60 s inception difference is below what a check every few minutes can tell). Bogus and
-    unknown are the same for everyone. A server that does not answer while others serve the
+    Only the expiry ladder depends on the profile (watchdog.engine.profiles.expiry_for). Bogus
+    and unknown are the same for everyone. A server that does not answer while others serve the
     zone makes it a WARNING: the zone resolves, but that server's signatures went unseen. Only
     when no server serves the zone is it UNREACHABLE (Nagios UNKNOWN).
     """
@@ -239,10 +232,6 @@ def _paint(text: str, severity: Severity, colour: bool) -> str:
     return f"\x1b[{_COLOURS[severity]}m{text}\x1b[0m" if colour else text
 
 
-def _word(severity: Severity) -> str:
-    return severity.value.replace("_", " ")
-
-
 def _table(rows: Sequence[Sequence[str]], indent: str) -> list[str]:
     """Left-aligned columns two spaces apart; the last column is not padded."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
@@ -274,27 +263,19 @@ def _setter(d: Deadline, servers: Sequence[ServerVerdict]) -> str:
 
 def _timeline(r: ZoneReport, d: Deadlines) -> list[str]:
     now = r.checked_at
-
-    def when(at: int, future: str, past: str) -> str:
-        return future if at > now else past
-
-    skew = f"Unbound (skew {d.unbound_skew} s)"
     rows = [
-        (when(d.warning_at, "warning at", "warning since"), d.warning_at),
-        (
-            when(d.strict_fail_at, "strict validators fail at", "strict validators failing since"),
-            d.strict_fail_at,
-        ),
-        (
-            when(d.skew_exhausted_at, f"{skew} fails at", f"{skew} failing since"),
-            d.skew_exhausted_at,
-        ),
+        (threshold_label(kind, at, now, d.unbound_skew), at)
+        for kind, at in (
+            ("warning", d.warning_at),
+            ("strict_fail", d.strict_fail_at),
+            ("skew_exhausted", d.skew_exhausted_at),
+        )
     ]
     inception = max(x.timeline.inception for x in (d.warning, d.strict_fail, d.skew_exhausted))
     if inception > now:  # a signature from the future: strict validators reject it until then
-        rows.insert(0, ("signatures valid from", inception))
+        rows.insert(0, (threshold_label("valid_from", inception, now), inception))
     lines = _table([[label, rfc3339(at), format_relative(at, now)] for label, at in rows], "    ")
-    lines.append(f"    strict validators: {_STRICT_VALIDATORS}")
+    lines.append(f"    strict validators: {STRICT_VALIDATORS}")
     # Who sets each threshold; usually one signature sets all three.
     setters: dict[tuple[object, ...], tuple[Deadline, list[str]]] = {}
     for label, deadline in (
@@ -317,12 +298,7 @@ def _timeline(r: ZoneReport, d: Deadlines) -> list[str]:
 
 
 def _no_timeline(r: ZoneReport) -> str:
-    if not r.signed:
-        why = "no server serves a DNSKEY RRset, so there is nothing to watch"
-    elif not any(s.serial is not None for s in r.servers):
-        why = "no server served the zone: nothing to judge"
-    else:
-        why = "no signature verifies: no deadline to count down to"
+    why = no_timeline_reason(r.signed, any(s.serial is not None for s in r.servers))
     return f"  as of {rfc3339(r.checked_at)}: {why}"
 
 
@@ -359,13 +335,13 @@ def _findings(r: ZoneReport) -> list[str]:
 def _headline(r: ZoneReport, colour: bool, profile: Profile) -> str:
     """Zone, the severity the exit code reflects, why it differs from the engine's, and blame."""
     effective = effective_severity(r, profile)
-    parts = [r.zone, _paint(_word(effective).upper(), effective, colour)]
+    parts = [r.zone, _paint(severity_word(effective).upper(), effective, colour)]
     if effective is not r.severity:
         unreachable = sum(1 for s in r.servers if s.severity is Severity.UNREACHABLE)
         if r.severity is Severity.UNREACHABLE and unreachable:
             parts.append(f"{unreachable} of {len(r.servers)} servers unreachable")
         else:
-            parts.append(f"for {profile.value}; {_word(r.severity)} for strict validators")
+            parts.append(f"for {profile.value}; {severity_word(r.severity)} for strict validators")
     if not r.signed:
         parts.append("not signed")
     elif effective is not Severity.OK and (blamed := r.worst_server) is not None:
@@ -415,14 +391,9 @@ def _zone_summary(r: ZoneReport, severity: Severity, profile: Profile) -> str:
         # Not (only) a matter of dates: name the worst finding and where it was seen.
         found = max(_all_findings(r), key=lambda f: f.severity.rank, default=None)
         if found is None:
-            return f"{r.zone} {_word(severity)}"
-        where = f" on {found.server}" if found.server else ""
-        return f"{r.zone} {_word(severity)}: {found.code}{where}"
-    text = (
-        f"{r.zone} {_word(severity)}: strict validators fail "
-        f"{format_relative(d.strict_fail_at, r.checked_at)} ({rfc3339(d.strict_fail_at)}), "
-        f"Unbound {format_relative(d.skew_exhausted_at, r.checked_at)}"
-    )
+            return finding_reason(r.zone, severity, None, None)
+        return finding_reason(r.zone, severity, found.code, found.server)
+    text = nagios_expiry(r.zone, severity, d.strict_fail_at, d.skew_exhausted_at, r.checked_at)
     blamed = r.worst_server
     if severity is not Severity.OK and blamed is not None and len(r.servers) > 1:
         text += f", worst server {blamed.address}"
@@ -431,8 +402,7 @@ def _zone_summary(r: ZoneReport, severity: Severity, profile: Profile) -> str:
 
 def _perfdata(reports: Iterable[ZoneReport], profile: Profile) -> list[str]:
     """Seconds left before each threshold, with Nagios ranges ("N:" alerts below N)."""
-    # CRITICAL once no second is left before the profile's first failing second.
-    critical = {Profile.UNBOUND: "", Profile.KNOT_DNS: "2:"}.get(profile, "1:")
+    critical = nagios_strict_critical(profile)
     perf = []
     for r in reports:
         d = r.deadlines
