@@ -48,7 +48,8 @@ import structlog
 
 from watchdog.alerting.retry import Outcome, RetryPolicy, backoff_delay, classify, parse_retry_after
 from watchdog.errors import InvalidValueError, StateError
-from watchdog.service.store import DeliveryStatus, OutboxEntry, Store
+from watchdog.service.records import DeliveryStatus, OutboxEntry
+from watchdog.service.store import Store
 from watchdog.service.supervisor import Supervisor
 
 __all__ = [
