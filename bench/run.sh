@@ -23,11 +23,14 @@ if [ -n "$missing" ]; then
 fi
 # DNSViz from PyPI in a venv of its own, on Debian's python3 so it can use Debian's pygraphviz
 # (Debian's own dnsviz 0.9.4 cannot read pygraphviz 1.7's version and refuses to grok).
+# DNSViz's PyPI package does not declare its dependency on dnspython: it worked only where
+# python3-dnspython happened to be installed ("dnspython does not appear to be installed" on a
+# fresh machine), so it is installed explicitly, and checked in a venv made before this fix.
 venv=bench/.cache/dnsviz-venv
-if [ ! -x "$venv/bin/dnsviz" ]; then
+if [ ! -x "$venv/bin/dnsviz" ] || ! "$venv/bin/python" -c "import dns.resolver" 2>/dev/null; then
     mkdir -p bench/.cache
-    /usr/bin/python3 -m venv --system-site-packages "$venv"
-    "$venv/bin/pip" install --quiet dnsviz==0.11.2
+    [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv --system-site-packages "$venv"
+    "$venv/bin/pip" install --quiet dnsviz==0.11.2 "dnspython>=2.6,<3"
 fi
 timeout 1800 .venv/bin/python -m bench.main "$@"
 # Whole-zone coverage (issue 12): one 100,000-RRset zone, transferred; its own BENCHMARKS.md
