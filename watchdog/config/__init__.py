@@ -1,1 +1,3 @@
-"""Configuration: TOML -> typed, fully parsed values, every problem listed in one ConfigError."""
+"""Configuration (pure, DESIGN.md 3): TOML -> typed, fully parsed values, every problem listed
+in one ConfigError.
+"""
