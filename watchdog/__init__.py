@@ -5,17 +5,11 @@ severities back. The prober, the store, the notifier and the service are the I/O
 """
 
 from watchdog.engine.assess import (
-    Deadline,
-    Deadlines,
     RRsetVerdict,
     ServerVerdict,
-    SignatureTimeline,
-    WarnBefore,
-    ZonePolicy,
     ZoneReport,
     assess_rrset,
     assess_zone,
-    signature_timeline,
 )
 from watchdog.engine.findings import Finding, Severity, worst
 from watchdog.engine.observations import (
@@ -34,6 +28,14 @@ from watchdog.engine.profiles import (
     parse_profile,
     unbound_skew,
     window,
+)
+from watchdog.engine.timeline import (
+    Deadline,
+    Deadlines,
+    SignatureTimeline,
+    WarnBefore,
+    ZonePolicy,
+    signature_timeline,
 )
 from watchdog.engine.timeutil import (
     format_duration,

@@ -42,8 +42,9 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from watchdog.engine.assess import Deadline, ZoneReport
+from watchdog.engine.assess import ZoneReport
 from watchdog.engine.findings import Finding, Severity
+from watchdog.engine.timeline import Deadline
 from watchdog.errors import InvalidValueError, StateError
 
 __all__ = [

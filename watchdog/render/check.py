@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from watchdog.engine.assess import Deadline, Deadlines, ServerVerdict, ZoneReport
+from watchdog.engine.assess import ServerVerdict, ZoneReport
 from watchdog.engine.codes import Code
 from watchdog.engine.coverage import CoverageVerdict
 from watchdog.engine.findings import Finding, Severity, worst
 from watchdog.engine.profiles import Profile, expiry_for, nagios_strict_critical
+from watchdog.engine.timeline import Deadline, Deadlines
 from watchdog.engine.timeutil import format_relative, rfc3339
 from watchdog.render.sentences import (
     STRICT_VALIDATORS,
