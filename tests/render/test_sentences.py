@@ -6,18 +6,12 @@ import json
 import re
 
 import pytest
+from observations import one_server
 
 from watchdog.alerting.payloads import event_body, slack_body
 from watchdog.engine.alerts import AlertPolicy, Origin, transition_zone
 from watchdog.engine.assess import ZoneReport, assess_zone
 from watchdog.engine.findings import Severity
-from watchdog.engine.observations import (
-    RRsetObservation,
-    ServerObservation,
-    SignatureObservation,
-    Verification,
-    ZoneObservation,
-)
 from watchdog.engine.timeutil import rfc3339
 from watchdog.render.check import nagios_line, render_zone
 from watchdog.render.sentences import (
@@ -34,22 +28,7 @@ ZONE = "example.com."
 
 def _report(expires_in: int) -> ZoneReport:
     """One server whose SOA and DNSKEY signatures (14 days long) expire ``expires_in`` after T0."""
-    expiration = T0 + expires_in
-    rrsets = tuple(
-        RRsetObservation(
-            ZONE,
-            rtype,
-            3600,
-            (
-                SignatureObservation(
-                    ZONE, rtype, 1, 13, expiration - 14 * DAY, expiration, 3600, Verification.VALID
-                ),
-            ),
-        )
-        for rtype in ("SOA", "DNSKEY")
-    )
-    server = ServerObservation("192.0.2.1:53", "ns1.example.com.", serial=1, rrsets=rrsets)
-    return assess_zone(ZoneObservation(ZONE, (server,)), T0)
+    return assess_zone(one_server(ZONE, T0 + expires_in), T0)
 
 
 @pytest.mark.parametrize(

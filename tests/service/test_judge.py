@@ -6,16 +6,12 @@ import json
 import subprocess
 import sys
 
+from observations import one_server
+
 from watchdog.config.parse import ServiceConfig, WebhookConfig, ZoneConfig
 from watchdog.engine.alerts import AlertPolicy, Condition, Origin
 from watchdog.engine.findings import Severity
-from watchdog.engine.observations import (
-    RRsetObservation,
-    ServerObservation,
-    SignatureObservation,
-    Verification,
-    ZoneObservation,
-)
+from watchdog.engine.observations import ZoneObservation
 from watchdog.engine.schedule import Reason
 from watchdog.service.judge import Judgement, judge_zone, schedule_settings
 
@@ -37,24 +33,7 @@ HOOKS = (WARN_HOOK, SLACK_HOOK, PAGER, OTHER_ZONES)
 
 def observation(expiration: int | None) -> ZoneObservation:
     """One server serving SOA and DNSKEY signed until ``expiration``; None: it is silent."""
-    if expiration is None:
-        return ZoneObservation(ZONE, (ServerObservation("192.0.2.1:53", "ns1.", reachable=False),))
-    rrsets = tuple(
-        RRsetObservation(
-            ZONE,
-            rtype,
-            3600,
-            (
-                SignatureObservation(
-                    ZONE, rtype, 1111, 13, expiration - LIFE, expiration, 3600, Verification.VALID
-                ),
-            ),
-        )
-        for rtype in ("SOA", "DNSKEY")
-    )
-    return ZoneObservation(
-        ZONE, (ServerObservation("192.0.2.1:53", "ns1.", serial=1, rrsets=rrsets),)
-    )
+    return one_server(ZONE, expiration, lifetime=LIFE)
 
 
 def judge(obs: ZoneObservation, now: int, states: Judgement | None = None) -> Judgement:
