@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with BenchNsd(cache / "run" / "nsd", zones, biggest), BenchUnbound(cache / "run" / "unbound"):
         print(f"NSD serves {biggest} zones on {', '.join(SERVERS)} port 53", flush=True)
         print(
-            "cycle throughput (Service._check: probe_each + assess + alerts + store per chunk)",
+            "cycle throughput (Service.run_cycle: probe_each + assess + alerts + store per chunk)",
             flush=True,
         )
         results["cycles"] = []
@@ -205,7 +205,7 @@ def _markdown(r: dict[str, Any]) -> str:
         f"{m['nsd']}, Unbound {m['unbound']}. Load average before/after: {r['load_before']} / "
         f"{r['load_after']}. Zone generation (not timed): {r['generation_s']} s.",
         "",
-        "### Cycle throughput (Service._check over every zone, both servers, trust anchors)",
+        "### Cycle throughput (Service.run_cycle over every zone, both servers, trust anchors)",
         "",
         "probers = `probe_workers` (the service process, and that many less one worker "
         "processes). RSS: the service process; with workers, then the sums over all the "
