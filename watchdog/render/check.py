@@ -19,11 +19,15 @@ from watchdog.engine.timeline import Deadline, Deadlines
 from watchdog.engine.timeutil import format_relative, rfc3339
 from watchdog.render.sentences import (
     STRICT_VALIDATORS,
+    coverage_sentence,
     finding_reason,
     nagios_expiry,
     no_timeline_reason,
+    profile_differs,
+    servers_unreachable,
     severity_word,
     threshold_label,
+    worst_server,
 )
 
 __all__ = [
@@ -191,17 +195,6 @@ def _coverage_json(c: CoverageVerdict) -> dict[str, Any]:
     }
 
 
-def _coverage_line(c: CoverageVerdict) -> str:
-    """One line: what this check covered; in apex mode, what it did not."""
-    counted = f"{c.rrsets:,} RRsets, {c.signatures:,} signatures, {c.names:,} names"
-    if c.mode == "apex":  # the JSON's not_covered says it at length
-        failed = f", {c.wanted} failed (see findings)" if c.wanted != "apex" else ""
-        return f"  coverage: apex only{failed} ({counted}); names below the apex not checked"
-    how = "transfer from" if c.mode == "transfer" else "NSEC walk of"
-    states = ", ".join(f"{n:,} {state.replace('_', ' ')}" for state, n in c.counts)
-    return f"  coverage: {how} {c.source}, serial {c.serial}: {counted} ({states})"
-
-
 def to_json(
     reports: Sequence[ZoneReport],
     checked_at: int,
@@ -340,15 +333,13 @@ def _headline(r: ZoneReport, colour: bool, profile: Profile) -> str:
     if effective is not r.severity:
         unreachable = sum(1 for s in r.servers if s.severity is Severity.UNREACHABLE)
         if r.severity is Severity.UNREACHABLE and unreachable:
-            parts.append(f"{unreachable} of {len(r.servers)} servers unreachable")
+            parts.append(servers_unreachable(unreachable, len(r.servers)))
         else:
-            parts.append(f"for {profile.value}; {severity_word(r.severity)} for strict validators")
+            parts.append(profile_differs(profile.value, r.severity))
     if not r.signed:
         parts.append("not signed")
     elif effective is not Severity.OK and (blamed := r.worst_server) is not None:
-        parts.append(
-            f"worst server {blamed.address}" + (f" ({blamed.name})" if blamed.name else "")
-        )
+        parts.append(worst_server(blamed.address, blamed.name))
     return "  ".join(parts)
 
 
@@ -361,7 +352,7 @@ def render_zone(r: ZoneReport, colour: bool = False, profile: Profile = Profile.
     else:
         lines.append(_no_timeline(r))
     if r.coverage is not None:
-        lines.append(_coverage_line(r.coverage))
+        lines.append(f"  coverage: {coverage_sentence(r.coverage)}")
     if r.servers:
         lines += ["  servers:", *_servers(r, colour)]
     found = _findings(r)
@@ -397,7 +388,7 @@ def _zone_summary(r: ZoneReport, severity: Severity, profile: Profile) -> str:
     text = nagios_expiry(r.zone, severity, d.strict_fail_at, d.skew_exhausted_at, r.checked_at)
     blamed = r.worst_server
     if severity is not Severity.OK and blamed is not None and len(r.servers) > 1:
-        text += f", worst server {blamed.address}"
+        text += f", {worst_server(blamed.address)}"
     return text
 
 

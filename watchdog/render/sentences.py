@@ -14,20 +14,25 @@ from collections.abc import Callable
 
 from watchdog.engine.alerts import AlertEvent, Condition, EventDeadlines, EventKind, SignatureRef
 from watchdog.engine.codes import Code
+from watchdog.engine.coverage import CoverageVerdict
 from watchdog.engine.findings import Severity
 from watchdog.engine.timeutil import format_duration, format_relative, rfc3339
 
 __all__ = [
     "STRICT_VALIDATORS",
+    "coverage_sentence",
     "event_headline",
     "finding_reason",
     "nagios_expiry",
     "no_timeline_reason",
+    "profile_differs",
     "server_label",
+    "servers_unreachable",
     "severity_word",
     "span",
     "summarize",
     "threshold_label",
+    "worst_server",
     "zone_label",
 ]
 
@@ -238,3 +243,29 @@ def finding_reason(zone: str, severity: Severity, code: str | None, server: str 
         return f"{zone} {severity_word(severity)}"
     where = f" on {server}" if server else ""
     return f"{zone} {severity_word(severity)}: {code}{where}"
+
+
+def profile_differs(profile: str, strict: Severity) -> str:
+    """Why the headline's severity is not the engine's: it is seen by another profile."""
+    return f"for {profile}; {severity_word(strict)} for strict validators"
+
+
+def servers_unreachable(silent: int, total: int) -> str:
+    """How many of a zone's servers did not answer, when others did."""
+    return f"{silent} of {total} servers unreachable"
+
+
+def worst_server(address: str, name: str | None = None) -> str:
+    """The server to blame first, as the terminal and Nagios name it."""
+    return f"worst server {address}" + (f" ({name})" if name else "")
+
+
+def coverage_sentence(c: CoverageVerdict) -> str:
+    """What this check covered; in apex mode, what it did not."""
+    counted = f"{c.rrsets:,} RRsets, {c.signatures:,} signatures, {c.names:,} names"
+    if c.mode == "apex":  # the JSON's not_covered says it at length
+        failed = f", {c.wanted} failed (see findings)" if c.wanted != "apex" else ""
+        return f"apex only{failed} ({counted}); names below the apex not checked"
+    how = "transfer from" if c.mode == "transfer" else "NSEC walk of"
+    states = ", ".join(f"{n:,} {state.replace('_', ' ')}" for state, n in c.counts)
+    return f"{how} {c.source}, serial {c.serial}: {counted} ({states})"
