@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,14 @@ from typing import Any
 import pytest
 from notify_socket import NotifySocket
 from receivers import Receiver, Reply
-from service_harness import HOUR, ZoneServer, signed, write_config
+from service_harness import DAY, HOUR, ZoneServer, signed, write_config
 from structlog.testing import capture_logs
 
 from watchdog.alerting import delivery
 from watchdog.config.parse import load_config
 from watchdog.engine.schedule import Schedule
 from watchdog.probe.pool import ProbePool, share
+from watchdog.service.clock import Clock
 from watchdog.service.logsetup import Redactor
 from watchdog.service.loop import Service
 from watchdog.service.store import Store
@@ -129,3 +131,61 @@ def _pings_after_crash(sd: NotifySocket, logs: list[dict[str, Any]]) -> int:
         raise AssertionError("no task_crashed yet")
     sd.wait_for(lambda m: m.fields.get("WATCHDOG") == "1", after=crashed_at, timeout=30)
     return sum(m.fields.get("WATCHDOG") == "1" for m in sd.received()[crashed_at:])
+
+
+async def test_a_wedged_scheduler_withholds_watchdog_pings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler stuck (a reload that never returns) past its allowance: WATCHDOG=1 stops
+    and watchdog_ping_withheld names the scheduler; unstuck, the pings come again."""
+    monotonic = [1000.0]  # the service's monotonic clock, moved by hand past the allowance
+    clock = Clock(wall=time.time, monotonic=lambda: monotonic[0])
+    release, wedged = asyncio.Event(), asyncio.Event()
+    real_reload = Service._reload
+
+    async def wedged_reload(self: Service) -> None:
+        wedged.set()
+        await release.wait()
+        await real_reload(self)
+
+    monkeypatch.setattr(Service, "_reload", wedged_reload)
+    zone = signed("ok.test.", expires_in=5 * DAY)
+    with ZoneServer([zone]) as dns, NotifySocket(tmp_path / "notify.sock") as sd:
+        config = load_config(write_config(tmp_path, dns.port, [zone]))
+        systemd = SystemdNotifier({"NOTIFY_SOCKET": sd.address, "WATCHDOG_USEC": "200000"})
+        with Store(tmp_path / "state.sqlite3") as store, capture_logs() as logs:
+            service = Service(config, store, redactor=Redactor(), systemd=systemd, clock=clock)
+            running = asyncio.create_task(service.run())
+            try:
+                await asyncio.to_thread(sd.wait_for, _is_ping, timeout=30)
+                service.request_reload()
+                await asyncio.wait_for(wedged.wait(), timeout=30)
+                monotonic[0] += 61
+                withheld = await _logged(logs, "watchdog_ping_withheld")
+                await asyncio.to_thread(sd.sync)
+                mark = len(sd.received())
+                await asyncio.sleep(1.0)  # five ping intervals
+                await asyncio.to_thread(sd.sync)
+                assert not [m for m in sd.received()[mark:] if _is_ping(m)]
+                release.set()
+                await asyncio.to_thread(sd.wait_for, _is_ping, after=mark, timeout=30)
+            finally:
+                release.set()
+                service.stop()
+                assert await asyncio.wait_for(running, timeout=30) == 0
+    assert withheld["reasons"] == ["scheduler: no progress for 61 s (allowed 60 s)"]
+    assert service.supervisor.restarts == {}
+
+
+def _is_ping(message: Any) -> bool:
+    return bool(message.fields.get("WATCHDOG") == "1")
+
+
+async def _logged(logs: list[dict[str, Any]], event: str) -> dict[str, Any]:
+    """The first captured log entry named ``event``, once it came (30 s at most)."""
+    for _ in range(3000):
+        found = [e for e in logs if e["event"] == event]
+        if found:
+            return found[0]
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no {event} within 30 s")
