@@ -8,7 +8,8 @@
 Replies are used in arrival order; when they run out, ``default`` answers. A reply can wait
 ``delay`` seconds or ``hold`` until ``release()`` before answering; ``stop()`` cuts every wait
 short, so a test never hangs on its own receiver. ``tls_contexts()`` makes a self-signed
-certificate for 127.0.0.1 and the server/client SSL contexts to use it.
+certificate for 127.0.0.1 and the server/client SSL contexts to use it. ``RawReceiver`` is a raw
+socket for what an HTTP server library will not do: a 200 whose body never ends, or silence.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ Redirects are never followed (a 3xx is a failure, "redirect not followed"), TLS 
 verified against the system's trust store (OpenSSL's default paths: /etc/ssl/certs on Debian),
 or against a webhook's own ``ca_file`` (an internal CA) instead, and the webhook URL, which is
 a secret, never appears in a log event or a stored error: events name the webhook, and
-transport errors are described from their type, then scrubbed.
+transport errors are described from their type, then scrubbed (watchdog.alerting.transport).
 
 Store calls run through ``asyncio.to_thread`` (see ``watchdog.service.store``), so the loop
 never waits on SQLite.
@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import random
-import re
 import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -47,6 +45,7 @@ import httpx
 import structlog
 
 from watchdog.alerting.retry import Outcome, RetryPolicy, backoff_delay, classify, parse_retry_after
+from watchdog.alerting.transport import ca_context, describe_transport_error
 from watchdog.errors import InvalidValueError, StateError
 from watchdog.service.records import DeliveryStatus, OutboxEntry
 from watchdog.service.store import Store
@@ -72,7 +71,6 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 _IDLE_POLL = 60.0  # also picks up entries enqueued without a wake()
 _SWEEP_EVERY = 300.0
-_URL_PATTERN = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +170,7 @@ class WebhookDelivery:
         for lane in self._lanes.values():
             ca_file = lane.target.ca_file
             if ca_file is not None and ca_file not in self._ca_clients:
-                self._ca_clients[ca_file] = self._new_client(_ca_context(lane.target.name, ca_file))
+                self._ca_clients[ca_file] = self._new_client(ca_context(lane.target.name, ca_file))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -427,7 +425,7 @@ class WebhookDelivery:
             error = f"attempt timeout: no complete answer within {limit} s"
             return Outcome(None, error, receiver_unwell=True)
         except httpx.HTTPError as exc:
-            return Outcome(None, _describe(exc, target.url), receiver_unwell=True)
+            return Outcome(None, describe_transport_error(exc, target.url), receiver_unwell=True)
         except UnicodeError:  # a stored header httpx cannot encode: this entry's problem only
             return Outcome(None, "request headers are not encodable")
 
@@ -444,32 +442,6 @@ class WebhookDelivery:
         return await asyncio.to_thread(func, *args, **kwargs)
 
 
-_TRANSPORT_ERRORS: tuple[tuple[type[httpx.HTTPError], str], ...] = (
-    (httpx.ConnectTimeout, "connect timeout"),
-    (httpx.ReadTimeout, "read timeout"),
-    (httpx.WriteTimeout, "write timeout"),
-    (httpx.PoolTimeout, "connection pool timeout"),
-    (httpx.ConnectError, "connection failed"),
-    (httpx.ReadError, "read error"),
-    (httpx.WriteError, "write error"),
-    (httpx.RemoteProtocolError, "receiver broke the HTTP protocol"),
-    (httpx.ProxyError, "proxy error"),
-    (httpx.UnsupportedProtocol, "unsupported protocol"),
-)
-
-
-def _ca_context(webhook: str, ca_file: Path) -> ssl.SSLContext:
-    """A context trusting only the CA certificates of ``ca_file``. One that cannot be read
-    trusts nothing: that webhook's deliveries fail (logged, retried, never dropped) until the
-    file is fixed and the config reloaded."""
-    try:
-        return ssl.create_default_context(cafile=str(ca_file))
-    except (OSError, ssl.SSLError) as exc:
-        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc)
-        log.error("webhook_ca_unusable", webhook=webhook, ca_file=str(ca_file), error=str(reason))
-        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-
-
 def _lane_task(lane: _Lane) -> str:
     return f"webhook:{lane.target.name}"
 
@@ -478,37 +450,3 @@ def _unexpected(exc: Exception) -> Outcome:
     # The type only: the message of an exception met near the request could quote the URL.
     # Counted as the receiver's fault, so the lane waits instead of spinning on it.
     return Outcome(None, f"internal error ({type(exc).__name__})", receiver_unwell=True)
-
-
-def _describe(exc: httpx.HTTPError, url: str) -> str:
-    """A short, secret-free description of a transport error: httpx messages may quote the URL."""
-    kinds = (text for kind, text in _TRANSPORT_ERRORS if isinstance(exc, kind))
-    summary = next(kinds, f"HTTP error ({type(exc).__name__})")
-    detail = _root_cause(exc)
-    return _scrub(f"{summary}: {detail}" if detail else summary, url)
-
-
-def _root_cause(exc: BaseException) -> str:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return f"TLS certificate verification failed ({current.verify_message})"
-        if isinstance(current, ssl.SSLError):
-            return f"TLS error ({current.reason})"
-        if isinstance(current, OSError) and current.errno:
-            # From the errno only: asyncio's message quotes the address ("Connect call failed").
-            return os.strerror(current.errno).lower()
-        current = current.__cause__ or current.__context__
-    return ""
-
-
-def _scrub(text: str, url: str) -> str:
-    parsed = httpx.URL(url)
-    secrets = [url, str(parsed), parsed.host, parsed.query.decode(), parsed.userinfo.decode()]
-    if len(parsed.path) > 1:
-        secrets.append(parsed.path)
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, "<webhook>")
-    return _URL_PATTERN.sub("<url>", text)[:300]
