@@ -20,6 +20,7 @@ from typing import Any
 from watchdog.engine.observations import ZoneObservation
 from watchdog.probe.pool import counts, encode_frame, read_frame, tune_gc
 from watchdog.probe.prober import Prober, ZoneTarget
+from watchdog.service.supervisor import Supervisor
 
 __all__ = ["main"]
 
@@ -101,18 +102,20 @@ async def _serve() -> int:
     from watchdog.service.logsetup import configure_logging
 
     configure_logging(log_format, level=logging.getLevelNamesMapping()[log_level.upper()])
+    # Lanes run under a supervisor: one ended by a bug would leave its zones unanswered and
+    # the service's batch waiting; restarted, it takes the next zone (task_crashed on stderr).
+    supervisor = Supervisor()
     async with Prober(settings) as prober:
         serve = _Serve(prober, out)
-        lanes = [asyncio.create_task(serve.lane()) for _ in range(settings.max_concurrency)]
+        for number in range(settings.max_concurrency):
+            supervisor.spawn(f"probe-lane:{number}", serve.lane)
         serve.write(("ready",))
         try:
             while (message := await frame()) is not None:
                 serve.take(message)
                 await out.drain()
         finally:
-            for task in lanes:
-                task.cancel()
-            await asyncio.gather(*lanes, return_exceptions=True)
+            await supervisor.close()
     return 0
 
 
