@@ -85,7 +85,7 @@ class ChainStatus(StrEnum):
 @dataclass(frozen=True, slots=True)
 class SignatureGroup:
     """RRsets of a zone whose signatures are alike (same keys, times and verification):
-    judged once for all of them. ``rrset`` is the first of them in zone order, the one a
+    judged once for all of them. ``rrset`` is the first of them in the order served, the one a
     report names; ``count`` how many RRsets it stands for."""
 
     rrset: RRsetObservation

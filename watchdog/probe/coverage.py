@@ -248,7 +248,7 @@ class CoverageProbe:
 
 @dataclass(slots=True)
 class _Group:
-    rrset: RRsetObservation  # the first RRset of the group, in zone order
+    rrset: RRsetObservation  # the first RRset of the group, in transfer (or walk) order
     count: int = 1
 
 

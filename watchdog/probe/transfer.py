@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import dns.exception
+import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
@@ -60,11 +62,13 @@ class ZoneContent:
     keys: list[DNSKEY] = field(default_factory=list)
 
     def authoritative(self) -> list[RRsetKey]:
-        """The RRsets a signer signs, in canonical order: not delegation NS records nor glue
+        """The RRsets a signer signs, in transfer order: not delegation NS records nor glue
         below a zone cut (RFC 4035 2.2: those are not signed)."""
         cuts = {o for o, t in self.data if t == dns.rdatatype.NS and o != self.apex}
+        if not cuts:  # no delegation: every RRset is the zone's own (and no parent walk)
+            return list(self.data)
         result = []
-        for owner, rdtype in sorted(self.data):
+        for owner, rdtype in self.data:
             below = _below_cut(owner, cuts, self.apex)
             at_cut = owner in cuts
             if below or (at_cut and rdtype not in (dns.rdatatype.DS, dns.rdatatype.NSEC)):
@@ -123,9 +127,11 @@ async def _receive(
         except (asyncio.IncompleteReadError, ConnectionError, TimeoutError) as exc:
             got = f"after {len(pending):,} RRsets" if content else "before any record"
             raise ProbeError(Code.TRANSFER_CUT, f"{where}: the transfer stopped {got}") from exc
-        message = _parse(wire, query, apex, tsig_ctx, first=content is None, where=where)
-        tsig_ctx = message.tsig_ctx
-        done, content = _fold(message, apex, content, pending, where)
+        if query.keyring is None:
+            records = _parse_lean(wire, query, where)
+        else:
+            records, tsig_ctx = _parse(wire, query, tsig_ctx, first=content is None, where=where)
+        done, content = _fold(records, apex, content, pending, where)
         if done:
             break
     assert content is not None
@@ -134,15 +140,30 @@ async def _receive(
     return content
 
 
+def _parse_lean(wire: bytes, query: dns.message.Message, where: str) -> Sequence[dnsio.RRset]:
+    """An unsigned transfer's message, decoded as lean as the prober's answers."""
+    try:
+        ident, flags, records = dnsio.answer_records(wire)
+    except Exception as exc:  # any broken byte sequence is the same fault: malformed
+        raise ProbeError(Code.TRANSFER_MALFORMED, f"{where}: a malformed message ({exc})") from exc
+    if ident != query.id or not flags & dns.flags.QR:
+        raise ProbeError(Code.TRANSFER_MALFORMED, f"{where}: an answer to another question")
+    rcode = dns.rcode.Rcode.make(flags & 0xF)
+    if rcode != dns.rcode.NOERROR:
+        code = _RCODES.get(rcode, Code.TRANSFER_FAILED)
+        raise ProbeError(code, f"{where}: the server answered {dns.rcode.to_text(rcode)}")
+    return records
+
+
 def _parse(
     wire: bytes,
     query: dns.message.Message,
-    apex: dns.name.Name,
     tsig_ctx: object,
     *,
     first: bool,
     where: str,
-) -> dns.message.Message:
+) -> tuple[list[dnsio.RRset], object]:
+    """A TSIG-signed transfer's message: dnspython checks the TSIG of each (RFC 8945 5.3.1)."""
     try:
         message = dns.message.from_wire(
             wire,
@@ -151,6 +172,9 @@ def _parse(
             xfr=True,
             tsig_ctx=tsig_ctx,  # type: ignore[arg-type]
             multi=True,
+            # Each record its own RRset: merging them in the parser searched the section for
+            # every record (most of the time of a large transfer); _fold merges by key.
+            one_rr_per_rrset=True,
         )
     except _TSIG_ERRORS as exc:
         raise ProbeError(Code.TRANSFER_TSIG_FAILED, f"{where}: TSIG check failed ({exc})") from exc
@@ -168,34 +192,43 @@ def _parse(
         raise ProbeError(Code.TRANSFER_TSIG_FAILED, f"{where}: an answer without TSIG")
     if not query.is_response(message, xfr_continuation=not first):
         raise ProbeError(Code.TRANSFER_MALFORMED, f"{where}: an answer to another question")
-    return message
+    if any(r.rdclass != dns.rdataclass.IN for r in message.answer):
+        raise ProbeError(Code.TRANSFER_MALFORMED, f"{where}: a record not of class IN")
+    records = [dnsio.RRset(r.name, r.rdtype, r.covers, r.ttl, tuple(r)) for r in message.answer]
+    return records, message.tsig_ctx
 
 
 def _fold(
-    message: dns.message.Message,
+    records: Sequence[dnsio.RRset],
     apex: dns.name.Name,
     content: ZoneContent | None,
     pending: dict[RRsetKey, tuple[int, set[bytes]]],
     where: str,
 ) -> tuple[bool, ZoneContent]:
-    """Add one message's records; (whether the closing SOA came, the content so far)."""
-    for rrset in message.answer:
+    """Add one message's records; (whether the closing SOA came, the content so far).
+
+    The lean decoder groups a message's records by owner and type, so the opening and the
+    closing SOA (RFC 5936 2.2) of a zone that fits one message arrive as one set of two:
+    the message is folded whole, then the closing SOA ends the transfer."""
+    closed = False
+    for rrset in records:
         if rrset.rdtype == dns.rdatatype.SOA and rrset.name == apex:
-            soa = rrset[0]
-            assert isinstance(soa, SOA)
-            if content is None:
-                content = ZoneContent(apex, soa.serial)
-                pending[(apex, dns.rdatatype.SOA)] = (rrset.ttl, {soa.to_digestable()})
-                continue
-            if soa.serial != content.serial:
-                raise ProbeError(
-                    Code.TRANSFER_MALFORMED,
-                    f"{where}: the closing SOA has serial {soa.serial}, not {content.serial}",
-                )
-            return True, content  # RFC 5936 2.2: the SOA again ends the transfer
+            for soa in rrset.rdatas:
+                assert isinstance(soa, SOA)
+                if content is None:
+                    content = ZoneContent(apex, soa.serial)
+                    pending[(apex, dns.rdatatype.SOA)] = (rrset.ttl, {soa.to_digestable()})
+                elif soa.serial != content.serial:
+                    raise ProbeError(
+                        Code.TRANSFER_MALFORMED,
+                        f"{where}: the closing SOA has serial {soa.serial}, not {content.serial}",
+                    )
+                else:
+                    closed = True
+            continue
         if content is None:
             raise ProbeError(Code.TRANSFER_MALFORMED, f"{where}: the first record is not the SOA")
-        if not rrset.name.is_subdomain(apex) or rrset.rdclass != dns.rdataclass.IN:
+        if not rrset.name.is_subdomain(apex):
             raise ProbeError(Code.TRANSFER_MALFORMED, f"{where}: {rrset.name} is not in the zone")
         if rrset.rdtype == dns.rdatatype.RRSIG:
             sigs = content.rrsigs.setdefault((rrset.name, rrset.covers), [])
@@ -209,4 +242,4 @@ def _fold(
             content.keys.extend(r for r in rrset if isinstance(r, DNSKEY))
     if content is None:
         raise ProbeError(Code.TRANSFER_MALFORMED, f"{where}: an empty first message")
-    return False, content
+    return closed, content
