@@ -113,7 +113,7 @@ DOCUMENTED = {
     "defaults": [
         "warn_before", "skew_min", "skew_max", "powerdns_inception_skew", "renotify",
         "unreachable_after", "extra", "transfer", "transfer_tsig_file", "walk", "walk_limit",
-        "sample",
+        "sample", "stall_margin", "ignore",
     ],
     "zone": ["name", "servers", "trust_anchor"],
     "webhook": [
@@ -339,7 +339,7 @@ def test_several_problems_are_listed_at_once() -> None:
         (minimal(defaults={"colour": "blue"}),
          "defaults.colour: unknown key; known keys: warn_before, skew_min, skew_max, "
          "powerdns_inception_skew, renotify, unreachable_after, extra, transfer, "
-         "transfer_tsig_file, walk, walk_limit, sample"),
+         "transfer_tsig_file, walk, walk_limit, sample, stall_margin, ignore"),
     ],
 )  # fmt: skip
 def test_unknown_key_suggests_the_closest_known_one(data: dict[str, Any], expected: str) -> None:
@@ -561,6 +561,39 @@ def test_zone_overrides_defaults_and_others_inherit_them() -> None:
     assert (a.renotify, a.unreachable_after, a.extra) == (6 * 3600, 5, (("www.a.example.", "A"),))
     assert b.policy == ZonePolicy(ValidatorSettings(600, 86400, 60), WarnBefore(3 * 86400, None))
     assert (b.renotify, b.unreachable_after, b.extra) == (6 * 3600, 3, (("b.example.", "MX"),))
+
+
+def test_stall_margin_and_ignore_are_per_zone_with_defaults() -> None:
+    """stall_margin (percent or duration) and ignore (lint codes) inherit from [defaults]."""
+    config = parse(
+        {
+            "defaults": {"stall_margin": "25%", "ignore": ["nsec3_parameters"]},
+            "zone": [
+                {"name": "a.example", "stall_margin": "6h", "ignore": []},
+                {"name": "b.example"},
+            ],
+        }
+    )
+    a, b = config.zones
+    assert (a.stall_margin.amount(10**6), a.policy.ignore) == (6 * 3600, frozenset())
+    assert (b.stall_margin.amount(1000), b.policy.ignore) == (250, {"nsec3_parameters"})
+    assert parse(minimal()).zones[0].stall_margin.amount(1000) == 100  # 10% by default
+
+
+@pytest.mark.parametrize(
+    ("zone", "expected"),
+    [
+        ({"stall_margin": "10d%"}, 'zone[0].stall_margin: stall_margin "10d%" is not a percent'),
+        ({"stall_margin": True}, "zone[0].stall_margin: expected a percent"),
+        ({"ignore": ["signature_expiring"]}, 'zone[0].ignore[0]: "signature_expiring" is not'),
+        ({"ignore": ["nsec3_parameter"]}, 'did you mean "nsec3_parameters"?'),
+        ({"ignore": "key_inventory"}, "zone[0].ignore: expected an array"),
+    ],
+)
+def test_bad_stall_margin_and_ignore_are_named(zone: dict[str, Any], expected: str) -> None:
+    """A bad margin or an ignore entry that is not a lint code is named with its key path."""
+    found = problems({"zone": [{"name": "example.com", **zone}]})
+    assert any(expected in p for p in found), found
 
 
 def test_integers_are_seconds_wherever_a_duration_is_expected() -> None:

@@ -165,6 +165,8 @@ def make_signed_zone(
     signer: str = "ldns",
     keys: ZoneKeys | None = None,
     serial: int = 1,
+    nsec3_iterations: int = 0,
+    nsec3_salt: str = "",
 ) -> SignedZone:
     """Write and sign the lab's standard zone for ``origin`` with exactly these RRSIG dates.
 
@@ -173,7 +175,8 @@ def make_signed_zone(
     make_zone_keys) to re-sign with the same keys, so the DS stays valid; their algorithm is
     used (``algorithm`` need not repeat it). ``signer`` is "ldns"
     (ldns-signzone -i/-e) or "dnssec-signzone" (-s/-e). NSEC3 uses SHA-1, no salt, 0 iterations
-    (RFC 9276); ``optout`` sets the opt-out flag.
+    (RFC 9276) unless ``nsec3_iterations``/``nsec3_salt`` (hex) say otherwise; ``optout`` sets
+    the opt-out flag.
     """
     origin = _absolute(origin)
     if signer not in SIGNERS:
@@ -192,11 +195,12 @@ def make_signed_zone(
     algorithm = keys.algorithm
     unsigned = make_unsigned_zone(workdir, origin, records=records, serial=serial)
     signed_file = unsigned.zone_file.with_name("zone.signed")
+    denial = _Denial(nsec3, optout, nsec3_iterations, nsec3_salt)
     if signer == "ldns":
-        _sign_with_ldns(unsigned.zone_file, signed_file, keys, inception, expiration, nsec3, optout)
+        _sign_with_ldns(unsigned.zone_file, signed_file, keys, inception, expiration, denial)
         ds_text = run_tool(["ldns-key2ds", "-n", "-2", f"{keys.ksk}.key"])
     else:
-        _sign_with_bind(unsigned.zone_file, signed_file, keys, inception, expiration, nsec3, optout)
+        _sign_with_bind(unsigned.zone_file, signed_file, keys, inception, expiration, denial)
         ds_text = run_tool(["dnssec-dsfromkey", "-2", f"{keys.ksk}.key"])
     _check_signature_dates(signed_file, origin, inception, expiration)
     return SignedZone(
@@ -251,17 +255,26 @@ def splice_rrsigs(target: Path, donor: Path, owner: str, rtype: str) -> None:
     target.write_text("\n".join([*kept, *donated]) + "\n")
 
 
+@dataclass(frozen=True, slots=True)
+class _Denial:
+    nsec3: bool
+    optout: bool
+    iterations: int
+    salt: str
+
+
 def _sign_with_ldns(
     source: Path,
     target: Path,
     keys: ZoneKeys,
     inception: int,
     expiration: int,
-    nsec3: bool,
-    optout: bool,
+    how: _Denial,
 ) -> None:
     dates = ["-i", signzone_date(inception), "-e", signzone_date(expiration)]
-    denial = ["-n", "-a", "1", "-t", "0", *(["-p"] if optout else [])] if nsec3 else []
+    salt = ["-s", how.salt] if how.salt else []
+    nsec3 = ["-n", "-a", "1", "-t", str(how.iterations), *salt, *(["-p"] if how.optout else [])]
+    denial = nsec3 if how.nsec3 else []
     output = ["-o", keys.origin, "-f", str(target)]
     run_tool(["ldns-signzone", *dates, *denial, *output, str(source), str(keys.zsk), str(keys.ksk)])
 
@@ -272,15 +285,15 @@ def _sign_with_bind(
     keys: ZoneKeys,
     inception: int,
     expiration: int,
-    nsec3: bool,
-    optout: bool,
+    how: _Denial,
 ) -> None:
     # dnssec-signzone signs only with keys whose DNSKEY is in the zone at the apex.
     with_keys = source.with_name("zone.with-keys")
     includes = "".join(f"$INCLUDE {path}\n" for path in keys.key_files)
     with_keys.write_text(source.read_text() + includes)
     dates = ["-s", signzone_date(inception), "-e", signzone_date(expiration)]
-    denial = ["-3", "-", "-H", "0", *(["-A"] if optout else [])] if nsec3 else []
+    nsec3 = ["-3", how.salt or "-", "-H", str(how.iterations), *(["-A"] if how.optout else [])]
+    denial = nsec3 if how.nsec3 else []
     # -P: no post-signing verification, which would judge the dates against the real clock.
     output = ["-o", keys.origin, "-d", str(source.parent), "-f", str(target)]
     inputs = ["-k", f"{keys.ksk}.key", str(with_keys), f"{keys.zsk}.key"]

@@ -19,6 +19,7 @@ from watchdog.service.store import (
     AlertStateRecord,
     Delivery,
     DeliveryStatus,
+    HistoryRecord,
     OutboxCounts,
     Store,
     ZoneSummaryRecord,
@@ -103,10 +104,40 @@ def test_new_file_is_marked_as_ours_with_a_schema_version(state_file: Path) -> N
     conn = sqlite3.connect(state_file)
     try:
         assert conn.execute("PRAGMA application_id").fetchone()[0] == 0x444E5357
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         conn.close()
+
+
+def test_histories_are_written_with_the_cycle_and_read_back(store: Store) -> None:
+    """A zone's history is stored in the cycle's transaction, replaced, and deleted by None."""
+    first = {"format": 1, "servers": {"192.0.2.1:53": [[1, 2, 3, 4, 5]]}}
+    second = {"format": 1, "servers": {"192.0.2.1:53": [[1, 9, 3, 4, 5]]}}
+    store.commit_cycle(histories=[HistoryRecord("a.", first), HistoryRecord("b.", first)], now=NOW)
+    store.commit_cycle(histories=[HistoryRecord("a.", second), HistoryRecord("b.", None)], now=NOW)
+    assert store.zone_histories() == {"a.": second}
+    with pytest.raises(InvalidValueError):
+        store.commit_cycle(
+            histories=[HistoryRecord("a.", first), HistoryRecord("c.", {"x": float("nan")})]
+        )
+    assert store.zone_histories() == {"a.": second}
+
+
+def test_a_schema_1_file_is_upgraded_keeping_its_state(state_file: Path) -> None:
+    """A state file of the previous schema gains the history table and keeps its outbox."""
+    with Store(state_file) as store:
+        store.enqueue([delivery("ev-1")], now=NOW)
+    conn = sqlite3.connect(state_file)
+    with conn:
+        conn.execute("DROP TABLE zone_history")
+        conn.execute("UPDATE schema_version SET version = 1")
+    conn.close()
+    with Store(state_file) as store:
+        assert [e.event_id for e in store.entries()] == ["ev-1"]
+        assert store.zone_histories() == {}
+        store.commit_cycle(histories=[HistoryRecord("a.", {"format": 1, "servers": {}})])
+        assert list(store.zone_histories()) == ["a."]
 
 
 def test_enqueue_is_idempotent_per_event_and_webhook(store: Store) -> None:
@@ -287,7 +318,7 @@ def test_quarantine_of_a_missing_file_is_an_error(state_file: Path) -> None:
         quarantine(state_file)
 
 
-@pytest.mark.parametrize(("version", "words"), [(2, "newer"), (0, "cannot upgrade")])
+@pytest.mark.parametrize(("version", "words"), [(3, "newer"), (0, "cannot upgrade")])
 def test_wrong_schema_version_is_refused(state_file: Path, version: int, words: str) -> None:
     """A file of another schema version raises StateError saying which and what to do."""
     Store(state_file).close()

@@ -51,7 +51,9 @@ from watchdog.config.values import (
 )
 from watchdog.engine.assess import WarnBefore, ZonePolicy
 from watchdog.engine.findings import Severity
+from watchdog.engine.lints import LINTS
 from watchdog.engine.profiles import DEFAULT_SETTINGS, ValidatorSettings
+from watchdog.engine.stall import DEFAULT_MARGIN, StallMargin
 from watchdog.engine.timeutil import format_duration
 from watchdog.errors import ConfigError, InvalidValueError
 
@@ -132,6 +134,7 @@ class ZoneConfig:
     renotify: int = 86400
     unreachable_after: int = 3
     coverage: CoverageSettings = APEX_ONLY  # apex only, or the whole zone by transfer or walk
+    stall_margin: StallMargin = DEFAULT_MARGIN
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -228,7 +231,7 @@ _WATCHDOG_KEYS = tuple(ServiceConfig.__dataclass_fields__)
 # fmt: off
 _POLICY_KEYS = ("warn_before", "skew_min", "skew_max", "powerdns_inception_skew", "renotify",
                 "unreachable_after", "extra", "transfer", "transfer_tsig_file", "walk",
-                "walk_limit", "sample")
+                "walk_limit", "sample", "stall_margin", "ignore")
 _ZONE_KEYS = ("name", "servers", "trust_anchor", *_POLICY_KEYS)
 _WEBHOOK_KEYS = ("name", "kind", "url", "url_file", "url_env", "hmac_secret", "hmac_secret_file",
                  "hmac_secret_env", "min_severity", "zones", "ca_file")
@@ -251,6 +254,8 @@ class _Policy:
     extra: object = ()  # raw entries, resolved against each zone
     extra_path: str = "defaults.extra"
     coverage: CoverageSettings = APEX_ONLY
+    stall_margin: StallMargin = DEFAULT_MARGIN
+    ignore: tuple[str, ...] = ()
 
 
 _BUILTIN_POLICY = _Policy()
@@ -359,6 +364,10 @@ class _Parser:
             extra=t.get("extra", fallback.extra),
             extra_path=f"{path}.extra" if "extra" in t else fallback.extra_path,
             coverage=self.coverage(t, path, fallback.coverage),
+            stall_margin=g("stall_margin", fallback.stall_margin, _stall_margin),
+            ignore=self.items(t["ignore"], f"{path}.ignore", _lint_code)
+            if "ignore" in t
+            else fallback.ignore,
         )
 
     def coverage(
@@ -444,10 +453,13 @@ class _Parser:
             servers=servers,
             trust_anchor=anchor,
             extra=extra,
-            policy=ZonePolicy(settings=settings, warn_before=policy.warn_before),
+            policy=ZonePolicy(
+                settings=settings, warn_before=policy.warn_before, ignore=frozenset(policy.ignore)
+            ),
             renotify=policy.renotify,
             unreachable_after=policy.unreachable_after,
             coverage=policy.coverage,
+            stall_margin=policy.stall_margin,
         )
 
     def trust_anchor(self, raw: object, path: str, zone: dns.name.Name | None) -> str | None:
@@ -602,6 +614,23 @@ class _Secret:
     path: str  # key path, for problems
     origin: str  # "the value", "$VARIABLE" or "the content of FILE": never the secret
     value: str = field(repr=False)
+
+
+def _stall_margin(value: object) -> StallMargin:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return StallMargin(seconds=_duration(value), percent=0.0)
+    if not isinstance(value, str):
+        raise InvalidValueError(
+            f'expected a percent like "10%" or a duration like "6h", got {_describe(value)}'
+        )
+    return StallMargin.parse(value)
+
+
+def _lint_code(value: object) -> str:
+    """A lint code for ``ignore``; the expiry thresholds and other findings cannot be silenced."""
+    if isinstance(value, str) and value.strip() in LINTS:
+        return value.strip()
+    return _choice(value, tuple(LINTS))
 
 
 _SERVICE_CONVERTERS: dict[str, Callable[[Any], Any]] = {

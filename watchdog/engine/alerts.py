@@ -12,6 +12,10 @@ Alerts are keyed by (zone, condition), each with its own severity ladder:
     unreachable  OK < UNREACHABLE     some server failed ``unreachable_after`` checks in a row
     unknown      OK < UNKNOWN         the watchdog cannot judge (zone not signed, algorithm we
                                       cannot verify)
+    signer       OK < WARNING         the signer (or one secondary) stopped refreshing: learned
+                                      from the zone's history (engine/stall.py); only the
+                                      service judges it (ZoneReport.signer), so a report
+                                      without it leaves the state as it was
 
 "unknown" is a condition of its own because it is exactly when the expiry condition goes blind:
 a zone whose signer was switched off, or rolled to an algorithm we cannot check, must not look
@@ -75,6 +79,7 @@ class Condition(StrEnum):
     BOGUS = "bogus"
     UNREACHABLE = "unreachable"
     UNKNOWN = "unknown"
+    SIGNER = "signer"
 
 
 class EventKind(StrEnum):
@@ -271,6 +276,8 @@ def _observed(condition: Condition, report: ZoneReport) -> Severity | None:
     """The content conditions' severity in this report; None when it cannot tell."""
     if not _any_answer(report):
         return None
+    if condition is Condition.SIGNER:
+        return report.signer.severity if report.signer is not None else None
     if condition is Condition.EXPIRY:
         if not report.signed:
             return Severity.OK  # nothing left that can expire
@@ -376,7 +383,7 @@ def transition_zone(
     policy: AlertPolicy,
     origin: Origin,
 ) -> tuple[dict[Condition, AlertState], tuple[AlertEvent, ...]]:
-    """Every condition of one zone: new states for all four, events in condition order."""
+    """Every condition of one zone: new states for all of them, events in condition order."""
     states: dict[Condition, AlertState] = {}
     events: list[AlertEvent] = []
     for condition in Condition:

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from watchdog.engine.codes import Code
 from watchdog.engine.coverage import CoverageVerdict, apex_coverage, judge_coverage
 from watchdog.engine.findings import Finding, Severity, worst
+from watchdog.engine.lints import lint_zone
 from watchdog.engine.observations import (
+    ApexFacts,
     ChainStatus,
     RRsetObservation,
     ServerObservation,
@@ -43,6 +45,7 @@ __all__ = [
     "RRsetVerdict",
     "ServerVerdict",
     "SignatureTimeline",
+    "SignerStatus",
     "WarnBefore",
     "ZonePolicy",
     "ZoneReport",
@@ -78,6 +81,16 @@ class ServerVerdict:
     deadlines: Deadlines | None
     rrsets: tuple[RRsetVerdict, ...]
     findings: tuple[Finding, ...]
+    facts: ApexFacts | None = None  # what it served at the apex beyond signatures (lints)
+
+
+@dataclass(frozen=True, slots=True)
+class SignerStatus:
+    """The signer's refresh pattern as the zone's history shows it (engine/stall.py)."""
+
+    state: str  # "learning", "ok", "stalled", "no_data"
+    severity: Severity | None  # the ``signer`` condition's; None when nothing was judged
+    summary: str  # one line for people
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +109,8 @@ class ZoneReport:
     findings: tuple[Finding, ...]
     policy: ZonePolicy
     coverage: CoverageVerdict | None = None  # None only for reports made by hand
+    # None when judged without history (the one-shot check): only the service knows the signer.
+    signer: SignerStatus | None = None
 
     @property
     def worst_server(self) -> ServerVerdict | None:
@@ -312,6 +327,7 @@ def _assess_server(obs: ServerObservation, now: int, policy: ZonePolicy) -> Serv
         earliest(r.deadlines for r in rrsets),
         rrsets,
         tuple(findings),
+        obs.facts,
     )
 
 
@@ -400,6 +416,12 @@ def assess_zone(obs: ZoneObservation, now: int, policy: ZonePolicy = DEFAULT_POL
             ds.severity if ds else Severity.OK,
         ]
     )
+    # Lints are advice: listed with their severity, they leave the zone's state (and so the
+    # alerts and the exit code) to what validators will do.
+    lints = lint_zone(
+        obs.zone, servers, obs.ds_records, now, policy.settings.powerdns_inception_skew
+    )
+    findings.extend(f for f in lints if f.code not in policy.ignore)
     return ZoneReport(
         obs.zone,
         now,

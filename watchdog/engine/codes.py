@@ -84,6 +84,50 @@ class Code(StrEnum):
     )
     DS_MISMATCH = "ds_mismatch", _BOGUS, "no served DNSKEY matches the DS or trust anchor"
 
+    # -- the signer's refresh pattern (watchdog.engine.stall) ----------------------------------
+    SIGNER_STALLED = (
+        "signer_stalled",
+        _WARNING,
+        "signatures are older than the signer ever let them get: it stopped refreshing",
+    )
+    SECONDARY_STALLED = (
+        "secondary_stalled",
+        _WARNING,
+        "one server's signatures stopped advancing while the others' kept refreshing",
+    )
+
+    # -- zone hygiene lints (watchdog.engine.lints) ---------------------------------------------
+    SOA_EXPIRE_BEYOND_SIGNATURES = (
+        "soa_expire_beyond_signatures",
+        _WARNING,
+        "SOA EXPIRE outlasts the validity signatures have left when refreshed",
+    )
+    TTL_BEYOND_REFRESH = (
+        "ttl_beyond_refresh",
+        _OK,
+        "a TTL longer than the refresh interval or a tenth of the signature lifetime",
+    )
+    NSEC3_PARAMETERS = (
+        "nsec3_parameters",
+        _WARNING,
+        "NSEC3 with extra iterations or a salt (RFC 9276); above 100 validators may fail it",
+    )
+    ALGORITHM_DEPRECATED = (
+        "algorithm_deprecated",
+        _WARNING,
+        "a DNSKEY algorithm or DS digest type RFC 8624 says not to use",
+    )
+    KEY_INVENTORY = (
+        "key_inventory",
+        _OK,
+        "a key that signs nothing, a rollover in progress, or CDS/CDNSKEY trouble",
+    )
+    SIGNER_CLOCK_AHEAD = (
+        "signer_clock_ahead",
+        _WARNING,
+        "the newest inception is more than 60 s in the future: the signer's clock runs ahead",
+    )
+
     # -- observations (watchdog.probe.assemble) -------------------------------------------------
     NXDOMAIN_APEX = "nxdomain_apex", _UNREACHABLE, "a server answers NXDOMAIN for the zone apex"
     EXTRA_NXDOMAIN = "extra_nxdomain", _UNKNOWN, "a configured extra name does not exist"

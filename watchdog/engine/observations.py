@@ -12,8 +12,11 @@ from enum import StrEnum
 from watchdog.engine.findings import Finding
 
 __all__ = [
+    "ApexFacts",
     "ChainStatus",
     "CoverageObservation",
+    "DelegationSigner",
+    "KeyFacts",
     "RRsetObservation",
     "ServerObservation",
     "SignatureGroup",
@@ -59,6 +62,40 @@ class RRsetObservation:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyFacts:
+    """One DNSKEY as served: what the hygiene lints need to know about it."""
+
+    key_tag: int
+    algorithm: int
+    flags: int  # 256 zone key, 257 with SEP (RFC 4034 2.1.1); 128 is REVOKE (RFC 5011)
+
+
+@dataclass(frozen=True, slots=True)
+class ApexFacts:
+    """What one server serves at the apex beyond signatures: for the lints (engine/lints.py).
+
+    CDS/CDNSKEY (RFC 7344) are kept as sorted presentation texts, to compare servers; their
+    match with the DNSKEY set is decided by the prober, which holds the keys.
+    """
+
+    soa_expire: int | None = None
+    keys: tuple[KeyFacts, ...] = ()
+    nsec3: tuple[int, str] | None = None  # (most iterations, salt as hex) of NSEC3PARAM/NSEC3
+    cds: tuple[str, ...] = ()
+    cdnskey: tuple[str, ...] = ()
+    unmatched_cds: tuple[str, ...] = ()  # CDS/CDNSKEY records that match no served DNSKEY
+
+
+@dataclass(frozen=True, slots=True)
+class DelegationSigner:
+    """One DS record of the parent: which key and how it is digested."""
+
+    key_tag: int
+    algorithm: int
+    digest_type: int
+
+
+@dataclass(frozen=True, slots=True)
 class ServerObservation:
     """Everything one authoritative server address answered (or failed to)."""
 
@@ -71,6 +108,7 @@ class ServerObservation:
     # Its DNSKEY question got no usable answer and no other server served the zone's keys:
     # its signatures could not be checked (NO_KEY), which is undecided, not bogus.
     keys_unknown: bool = False
+    facts: ApexFacts | None = None  # None when the server served nothing at the apex
 
 
 class ChainStatus(StrEnum):
@@ -125,3 +163,4 @@ class ZoneObservation:
     signed: bool = True  # False when no server served a DNSKEY RRset
     problems: tuple[Finding, ...] = field(default=())  # zone-level: discovery, chain of trust
     coverage: CoverageObservation | None = None  # None: apex only, nothing more was asked
+    ds_records: tuple[DelegationSigner, ...] = ()  # the parent's DS set, for the lints

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from watchdog.engine.findings import Severity
+from watchdog.engine.lints import LINTS
 from watchdog.engine.observations import SignatureObservation
 from watchdog.engine.profiles import (
     DEFAULT_SETTINGS,
@@ -89,6 +90,14 @@ class ZonePolicy:
 
     settings: ValidatorSettings = DEFAULT_SETTINGS
     warn_before: WarnBefore = WarnBefore()
+    ignore: frozenset[str] = frozenset()  # lint codes (engine/lints.py LINTS) not to report
+
+    def __post_init__(self) -> None:
+        unknown = sorted(self.ignore - set(LINTS))
+        if unknown:
+            raise InvalidValueError(
+                f"ignore: {', '.join(unknown)} is not a lint code; lints: {', '.join(LINTS)}"
+            )
 
 
 DEFAULT_POLICY = ZonePolicy()

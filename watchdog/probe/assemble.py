@@ -15,15 +15,22 @@ from dataclasses import dataclass, field
 import dns.name
 import dns.rcode
 import dns.rdatatype
+from dns.rdtypes.ANY.CDNSKEY import CDNSKEY
+from dns.rdtypes.ANY.CDS import CDS
 from dns.rdtypes.ANY.DNSKEY import DNSKEY
 from dns.rdtypes.ANY.DS import DS
+from dns.rdtypes.ANY.NSEC3 import NSEC3
+from dns.rdtypes.ANY.NSEC3PARAM import NSEC3PARAM
 from dns.rdtypes.ANY.RRSIG import RRSIG
 from dns.rdtypes.ANY.SOA import SOA
 
 from watchdog.engine.codes import Code
 from watchdog.engine.findings import Finding, Severity
 from watchdog.engine.observations import (
+    ApexFacts,
     ChainStatus,
+    DelegationSigner,
+    KeyFacts,
     RRsetObservation,
     ServerObservation,
     SignatureObservation,
@@ -38,6 +45,8 @@ from watchdog.probe.verify import (
     KeySet,
     SignatureVerifier,
     TrustAnchor,
+    ds_matches,
+    key_tag,
     secure_entry_keys,
 )
 
@@ -58,6 +67,7 @@ class Collected:
     apex: dns.name.Name
     reachable: bool = True
     serial: int | None = None
+    soa_expire: int | None = None
     dnskey: tuple[DNSKEY, ...] | None = None  # the DNSKEY RRset it served, if any
     dnskey_asked: bool = False  # the DNSKEY question got an answer (with or without keys)
     dnskey_failed: bool = False  # the DNSKEY question got no usable answer
@@ -116,7 +126,7 @@ class Collected:
             return False
         soa = pair[0].rdatas[0]
         assert isinstance(soa, SOA)
-        self.serial = soa.serial
+        self.serial, self.soa_expire = soa.serial, soa.expire
         return True
 
     def record(
@@ -138,7 +148,7 @@ class Collected:
         elif answer.rcode == dns.rcode.NXDOMAIN:
             code = Code.NXDOMAIN_APEX if qname == self.apex else Code.EXTRA_NXDOMAIN
             self._problem(code, Severity.UNKNOWN, where("NXDOMAIN"), qname, rdtype)
-        elif role != "dnskey" and not any(
+        elif role not in ("dnskey", "facts") and not any(
             name == qname and kind in (rdtype, dns.rdatatype.CNAME) for name, kind in kept
         ):
             # A missing DNSKEY RRset is judged with the whole zone in view (assemble).
@@ -252,6 +262,11 @@ def assemble(
         ds=_ds(apex, parent, parent_keys, verifier),
         signed=signed,
         problems=tuple(zone_problems),
+        ds_records=tuple(
+            DelegationSigner(d.key_tag, d.algorithm, d.digest_type)
+            for d in (parent.rrset or ())
+            if isinstance(d, DS)
+        ),
     )
 
 
@@ -405,6 +420,45 @@ def _server(
         tuple(rrsets),
         tuple(problems),
         keys_unknown=c.dnskey is None and c.dnskey_failed and not len(fallback()),
+        facts=_facts(c, apex) if c.serial is not None else None,
+    )
+
+
+def _facts(c: Collected, apex: dns.name.Name) -> ApexFacts:
+    """What the lints need from one server's apex: SOA EXPIRE, keys, NSEC3, CDS/CDNSKEY."""
+    keys = c.dnskey or ()
+    nsec3 = [
+        (r.iterations, r.salt.hex())
+        for (_, rdtype), (rrset, _) in c.sets.items()
+        if rdtype in (dns.rdatatype.NSEC3, dns.rdatatype.NSEC3PARAM)
+        for r in rrset
+        if isinstance(r, NSEC3 | NSEC3PARAM)
+    ]
+
+    def served(rdtype: int) -> list[dns.rdata.Rdata]:
+        pair = c.sets.get((apex, rdtype))
+        return list(pair[0]) if pair is not None else []
+
+    cds, cdnskey = served(dns.rdatatype.CDS), served(dns.rdatatype.CDNSKEY)
+    # RFC 8078 4: algorithm 0 is the "delete the DS" request, matching no key by design.
+    unmatched = [
+        r.to_text()
+        for r in cds
+        if isinstance(r, CDS) and r.algorithm and not any(ds_matches(r, k, apex) for k in keys)  # type: ignore[arg-type]
+    ] + [
+        r.to_text()
+        for r in cdnskey
+        if isinstance(r, CDNSKEY)
+        and r.algorithm
+        and not any((k.flags, k.algorithm, k.key) == (r.flags, r.algorithm, r.key) for k in keys)
+    ]
+    return ApexFacts(
+        soa_expire=c.soa_expire,
+        keys=tuple(KeyFacts(key_tag(k), k.algorithm, k.flags) for k in keys),
+        nsec3=max(nsec3) if nsec3 else None,
+        cds=tuple(sorted(r.to_text() for r in cds)),
+        cdnskey=tuple(sorted(r.to_text() for r in cdnskey)),
+        unmatched_cds=tuple(unmatched),
     )
 
 

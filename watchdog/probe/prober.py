@@ -2,7 +2,8 @@
 
 Per zone: find the servers (NS + A/AAAA through the resolver, or the configured list) and the
 parent's DS at the same time; ask every address for SOA, DNSKEY and NS at the apex, a random
-non-existent name (for its NSEC/NSEC3 proof) and the configured extra names; then verify every
+non-existent name (for its NSEC/NSEC3 proof), NSEC3PARAM, CDS and CDNSKEY (for the lints) and
+the configured extra names; then verify every
 RRSIG against the DNSKEYs the same server served (observe.py). Every failure becomes a Finding
 on the server or the zone; ``probe`` never raises for network, DNS or target problems.
 """
@@ -322,6 +323,10 @@ class Prober:
             (apex, dns.rdatatype.DNSKEY, "dnskey"),
             (apex, dns.rdatatype.NS, "apex"),
             (absent, dns.rdatatype.A, "denial"),
+            # For the hygiene lints (engine/lints.py); most zones have none of them.
+            (apex, dns.rdatatype.NSEC3PARAM, "facts"),
+            (apex, dns.rdatatype.CDS, "facts"),
+            (apex, dns.rdatatype.CDNSKEY, "facts"),
             *((name, rdtype, "extra") for name, rdtype in extras),
         ]
         answers = await asyncio.gather(

@@ -160,6 +160,19 @@ def _server_json(s: ServerVerdict) -> dict[str, Any]:
     }
 
 
+# A one-shot check has no history: the stall check (engine/stall.py) is the service's.
+_NO_HISTORY = {
+    "state": "not_judged",
+    "summary": "not judged: the stall check needs the service's history (--serve)",
+}
+
+
+def _signer(r: ZoneReport) -> dict[str, str]:
+    if r.signer is None:
+        return _NO_HISTORY
+    return {"state": r.signer.state, "summary": r.signer.summary}
+
+
 def zone_json(r: ZoneReport, profile: Profile = Profile.STRICT) -> dict[str, Any]:
     """One zone in the shape of check-v1.json's ``zones`` items."""
     d = r.deadlines
@@ -178,6 +191,7 @@ def zone_json(r: ZoneReport, profile: Profile = Profile.STRICT) -> dict[str, Any
         "servers": [_server_json(s) for s in r.servers],
         "findings": [_finding_json(f) for f in r.findings],
         **({"coverage": _coverage_json(r.coverage)} if r.coverage is not None else {}),
+        "signer": _signer(r),
     }
 
 
@@ -355,6 +369,8 @@ def render_zone(r: ZoneReport, colour: bool = False, profile: Profile = Profile.
         lines.append(f"  coverage: {coverage_sentence(r.coverage)}")
     if r.servers:
         lines += ["  servers:", *_servers(r, colour)]
+    if r.signed:
+        lines.append(f"  signer: {_signer(r)['summary']}")
     found = _findings(r)
     if found:
         lines += ["  findings:", *found]

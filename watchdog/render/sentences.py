@@ -141,6 +141,13 @@ def _first(event: AlertEvent, severity: Severity) -> str:
     return f"{hits[0]}{more}"
 
 
+def _stalled(event: AlertEvent) -> str:
+    """The stall finding's own sentence (engine/stall.py words it, with the figures)."""
+    prefix = f"{event.zone}: "
+    hits = [f.message.removeprefix(prefix) for f in event.findings if f.code in _STALL_CODES]
+    return hits[0] if hits else "signer stalled"
+
+
 def _who_is_silent(event: AlertEvent) -> str:
     silent = [server_label(s.address, s.name, event.zone) for s in event.servers if not s.reachable]
     return ", ".join(silent) if silent else "no authoritative server found"
@@ -150,17 +157,20 @@ def _silent(event: AlertEvent) -> str:
     return f"{_who_is_silent(event)} not answering ({event.failures} consecutive failed checks)"
 
 
+_STALL_CODES = frozenset({Code.SIGNER_STALLED, Code.SECONDARY_STALLED})
 _DETAIL: dict[Condition, Callable[[AlertEvent], str]] = {
     Condition.EXPIRY: _expiry,
     Condition.BOGUS: lambda e: f"bogus: {_first(e, Severity.BOGUS)}",
     Condition.UNREACHABLE: lambda e: f"unreachable: {_silent(e)}",
     Condition.UNKNOWN: lambda e: f"cannot judge: {_first(e, Severity.UNKNOWN)}",
+    Condition.SIGNER: lambda e: _stalled(e),
 }
 _RECOVERED: dict[Condition, Callable[[AlertEvent], str]] = {
     Condition.EXPIRY: _expiry,
     Condition.BOGUS: lambda e: "every RRset validates again",
     Condition.UNREACHABLE: lambda e: "every server answers again",
     Condition.UNKNOWN: lambda e: "the zone can be judged again",
+    Condition.SIGNER: lambda e: "signatures are refreshed again",
 }
 
 

@@ -1,6 +1,7 @@
 """The service's judging step, pure: one zone's observation in, everything it decides out.
 
-observation -> report (watchdog.engine.assess) -> alert transitions (watchdog.engine.alerts)
+observation -> report (watchdog.engine.assess), with the signer's refresh pattern judged from
+the zone's history (watchdog.engine.stall) -> alert transitions (watchdog.engine.alerts)
 -> next plan (watchdog.engine.schedule) -> rendered deliveries (watchdog.alerting.payloads)
 and the records to store (watchdog.service.records). No clock (``now`` is an argument), no
 store, no network: the loop (watchdog.service.loop) stores what this returns in one transaction
@@ -26,6 +27,14 @@ from watchdog.engine.alerts import (
 from watchdog.engine.assess import ZonePolicy, ZoneReport, assess_zone
 from watchdog.engine.observations import ZoneObservation
 from watchdog.engine.schedule import Plan, ScheduleSettings, plan_next
+from watchdog.engine.stall import (
+    DEFAULT_MARGIN,
+    History,
+    StallMargin,
+    assess_stall,
+    record,
+    with_stall,
+)
 from watchdog.service.records import AlertStateRecord, Delivery, ZoneSummaryRecord
 
 __all__ = ["Judgement", "judge_zone", "render_deliveries", "schedule_settings", "zone_summary"]
@@ -42,6 +51,7 @@ class Judgement:
     states: list[AlertStateRecord]  # only the states that changed: what the store must write
     deliveries: list[Delivery]
     summary: ZoneSummaryRecord
+    history: History  # the zone's history with this check in it
 
 
 def schedule_settings(service: ServiceConfig) -> ScheduleSettings:
@@ -61,14 +71,19 @@ def judge_zone(
     schedule: ScheduleSettings,
     webhooks: Sequence[WebhookConfig],
     origin: Origin,
+    history: History | None = None,
+    stall_margin: StallMargin = DEFAULT_MARGIN,
 ) -> Judgement:
     """One zone's verdict, new alert states, events, next plan and deliveries at ``now``.
 
     ``states`` is what the store holds for the zone (read from it, replaced only after a
-    commit): a state this check leaves as it was needs no write.
+    commit): a state this check leaves as it was needs no write. ``history`` is the zone's
+    signature history as stored (None: an empty one); the new one is in the judgement.
     """
     zone = observation.zone
     report = assess_zone(observation, now, zone_policy)
+    history = record(history or History(), report)
+    report = with_stall(report, assess_stall(history, report, stall_margin))
     new_states, events = transition_zone(states, report, alert_policy, origin)
     failures = new_states[Condition.UNREACHABLE].failures
     plan = plan_next(
@@ -90,6 +105,7 @@ def judge_zone(
         ],
         deliveries=render_deliveries(events, webhooks, now),
         summary=ZoneSummaryRecord(zone, zone_summary(report, failures, plan)),
+        history=history,
     )
 
 
@@ -119,4 +135,5 @@ def zone_summary(report: ZoneReport, failures: int, plan: Plan) -> dict[str, Any
         "failures": failures,
         "next_check": plan.due,
         "next_reason": plan.reason.value,
+        "signer": report.signer.summary if report.signer else None,
     }

@@ -40,10 +40,11 @@ from watchdog.service.clock import SYSTEM_CLOCK, Clock
 from watchdog.service.judge import Judgement, judge_zone, schedule_settings
 from watchdog.service.logsetup import Redactor
 from watchdog.service.notifications import Notifications, secrets
+from watchdog.service.records import HistoryRecord
 from watchdog.service.store import Store
 from watchdog.service.supervisor import Spawn, Supervisor
 from watchdog.service.systemd import SystemdNotifier
-from watchdog.service.zones import WatchedZone, ZoneTable, stored_states
+from watchdog.service.zones import WatchedZone, ZoneTable, stored_histories, stored_states
 
 __all__ = ["Service"]
 
@@ -233,7 +234,10 @@ class Service:
     def _load_zones(self, config: Config) -> None:
         """Apply a config's zones: keep the state of zones that stay, plan new ones now."""
         changes = self.zones.apply(
-            config, stored_states(self.store.alert_states()), self.clock.now()
+            config,
+            stored_states(self.store.alert_states()),
+            self.clock.now(),
+            stored_histories(self.store.zone_histories()),
         )
         for name in changes.removed:
             log.info("zone_removed", zone=name)
@@ -367,6 +371,8 @@ class Service:
             schedule=schedule_settings(self.config.service),
             webhooks=self.config.webhooks,
             origin=self.origin,
+            history=z.history,
+            stall_margin=z.config.stall_margin,
         )
 
     async def _store(self, checked: Sequence[_Checked], unstored: dict[str, WatchedZone]) -> None:
@@ -378,12 +384,14 @@ class Service:
             [r for c in checked for r in c.judgement.states],
             [d for c in checked for d in c.judgement.deliveries],
             [c.judgement.summary for c in checked],
+            [HistoryRecord(c.zone.name, c.judgement.history.to_dict()) for c in checked],
         )
         # Only now that they are stored: an unstored transition must be seen (and announced)
         # again by the next check, not remembered as announced.
         for c in checked:
             del unstored[c.zone.name]
             c.zone.states = c.judgement.new_states
+            c.zone.history = c.judgement.history
             c.zone.severity = c.judgement.report.severity.value
             _log_check(c)
             if self.zones.current(c.zone):

@@ -17,6 +17,7 @@ __all__ = [
     "CycleResult",
     "Delivery",
     "DeliveryStatus",
+    "HistoryRecord",
     "OutboxCounts",
     "OutboxEntry",
     "ZoneSummaryRecord",
@@ -46,6 +47,15 @@ class ZoneSummaryRecord:
 
     zone: str
     summary: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    """The signature history of one zone (engine/stall, bounded there); ``history=None``
+    deletes the stored one."""
+
+    zone: str
+    history: Mapping[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)

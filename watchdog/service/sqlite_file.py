@@ -19,11 +19,17 @@ __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "connect", "quarantine", "state_e
 
 log = structlog.get_logger("watchdog.service.store")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # PRAGMA application_id (SQLite file header offset 68) marks the file as ours: "DNSW".
 APPLICATION_ID = 0x444E5357
 
-_SCHEMA = """
+# Schema 2: each zone's signature history (engine/stall), one bounded JSON object per zone.
+_HISTORY = """
+CREATE TABLE zone_history (
+    zone TEXT PRIMARY KEY, history TEXT NOT NULL, updated_at REAL NOT NULL) WITHOUT ROWID;
+"""
+_SCHEMA = (
+    """
 CREATE TABLE schema_version (version INTEGER NOT NULL);
 CREATE TABLE alert_state (
     zone TEXT NOT NULL, condition TEXT NOT NULL, state TEXT NOT NULL, updated_at REAL NOT NULL,
@@ -48,12 +54,14 @@ CREATE TABLE outbox (
     UNIQUE (event_id, webhook));
 CREATE INDEX outbox_due ON outbox (webhook, next_attempt_at, id) WHERE status = 'pending';
 """
+    + _HISTORY
+)
 _CREATE = (
     f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA application_id = {APPLICATION_ID};"  # noqa: S608
     f" INSERT INTO schema_version VALUES ({SCHEMA_VERSION}); COMMIT;"
 )
-# Upgrade steps: _MIGRATIONS[v] turns schema v into v + 1. None yet.
-_MIGRATIONS: dict[int, str] = {}
+# Upgrade steps: _MIGRATIONS[v] turns schema v into v + 1.
+_MIGRATIONS: dict[int, str] = {1: _HISTORY}
 
 
 def quarantine(path: str | os.PathLike[str], *, now: float | None = None) -> Path:

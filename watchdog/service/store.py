@@ -1,9 +1,10 @@
-"""Persisted state: per-(zone, condition) alert state, per-zone summaries and the webhook outbox.
+"""Persisted state: per-(zone, condition) alert state, per-zone summaries and signature
+histories, and the webhook outbox.
 
-One SQLite file in WAL mode. Alert state and summaries are opaque JSON objects owned by their
-producers (alerts, service); the outbox holds every delivery a transition produced, keyed by
-(event id, webhook), until it is delivered (2xx) or given up (kept as ``failed``, never deleted
-except by an explicit ``prune`` of delivered rows).
+One SQLite file in WAL mode. Alert state, summaries and histories are opaque JSON objects owned
+by their producers (alerts, service, engine/stall); the outbox holds every delivery a transition
+produced, keyed by (event id, webhook), until it is delivered (2xx) or given up (kept as
+``failed``, never deleted except by an explicit ``prune`` of delivered rows).
 
 Crash safety: ``commit_cycle`` writes a whole check cycle (states, summaries, deliveries) in ONE
 transaction, so a state change and the deliveries it produced are either both stored or both
@@ -48,6 +49,7 @@ from watchdog.service.records import (
     CycleResult,
     Delivery,
     DeliveryStatus,
+    HistoryRecord,
     OutboxCounts,
     OutboxEntry,
     ZoneSummaryRecord,
@@ -71,6 +73,11 @@ _UPSERT_STATE = (
 _UPSERT_SUMMARY = (
     "INSERT INTO zone_summary (zone, summary, updated_at) VALUES (?, ?, ?)"
     " ON CONFLICT (zone) DO UPDATE SET summary = excluded.summary,"
+    " updated_at = excluded.updated_at"
+)
+_UPSERT_HISTORY = (
+    "INSERT INTO zone_history (zone, history, updated_at) VALUES (?, ?, ?)"
+    " ON CONFLICT (zone) DO UPDATE SET history = excluded.history,"
     " updated_at = excluded.updated_at"
 )
 # Idempotent per (event id, webhook): a replayed transition never makes a second delivery.
@@ -113,15 +120,18 @@ class Store:
         states: Iterable[AlertStateRecord] = (),
         deliveries: Iterable[Delivery] = (),
         summaries: Iterable[ZoneSummaryRecord] = (),
+        histories: Iterable[HistoryRecord] = (),
         *,
         now: float | None = None,
     ) -> CycleResult:
-        """Write states, summaries and enqueue deliveries in one transaction (all or nothing)."""
+        """Write states, summaries, histories and enqueue deliveries in one transaction (all or
+        nothing)."""
         at = time.time() if now is None else now
         # Serialise before BEGIN, so a bad record fails fast without holding the write lock;
         # the last record of a key wins, as if written one after the other.
         latest_states = {(r.zone, r.condition): r.state for r in states}
         latest_summaries = {r.zone: r.summary for r in summaries}
+        latest_histories = {r.zone: r.history for r in histories}
         rows = [_delivery_row(d, at) for d in deliveries]
         state_rows = [
             (zone, cond, _to_json(state, f"alert state of {zone} / {cond}"), at)
@@ -133,6 +143,11 @@ class Store:
             for zone, summary in latest_summaries.items()
             if summary is not None
         ]
+        history_rows = [
+            (zone, _to_json(history, f"history of {zone}"), at)
+            for zone, history in latest_histories.items()
+            if history is not None
+        ]
         with self._transaction("commit a check cycle") as conn:
             conn.executemany(_UPSERT_STATE, state_rows)
             conn.executemany(
@@ -143,6 +158,11 @@ class Store:
             conn.executemany(
                 "DELETE FROM zone_summary WHERE zone = ?",
                 [(zone,) for zone, summary in latest_summaries.items() if summary is None],
+            )
+            conn.executemany(_UPSERT_HISTORY, history_rows)
+            conn.executemany(
+                "DELETE FROM zone_history WHERE zone = ?",
+                [(zone,) for zone, history in latest_histories.items() if history is None],
             )
             enqueued = conn.executemany(_INSERT_DELIVERY, rows).rowcount if rows else 0
         return CycleResult(
@@ -215,6 +235,11 @@ class Store:
         """Every stored zone summary, keyed by zone."""
         rows = self._read("read zone summaries", "SELECT zone, summary FROM zone_summary")
         return {zone: json.loads(summary) for zone, summary in rows}
+
+    def zone_histories(self) -> dict[str, dict[str, Any]]:
+        """Every stored signature history (engine/stall), keyed by zone."""
+        rows = self._read("read signature histories", "SELECT zone, history FROM zone_history")
+        return {zone: json.loads(history) for zone, history in rows}
 
     def next_pending(self, webhook: str, now: float | None = None) -> OutboxEntry | None:
         """The webhook's next entry to send: the oldest pending one, so events reach a receiver

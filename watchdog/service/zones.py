@@ -16,11 +16,12 @@ from typing import Any
 from watchdog.config.parse import Config, ZoneConfig
 from watchdog.engine.alerts import AlertPolicy, AlertState, Condition
 from watchdog.engine.schedule import Plan, Reason, Schedule
+from watchdog.engine.stall import History
 from watchdog.engine.timeutil import rfc3339
 from watchdog.errors import WatchdogError
 from watchdog.probe.prober import ZoneTarget
 
-__all__ = ["WatchedZone", "ZoneChanges", "ZoneTable", "stored_states"]
+__all__ = ["WatchedZone", "ZoneChanges", "ZoneTable", "stored_histories", "stored_states"]
 
 # The order of the status line: from fine to worst, then the zones not yet checked.
 _STATUS_ORDER = (
@@ -43,6 +44,7 @@ class WatchedZone:
     target: ZoneTarget
     policy: AlertPolicy
     states: dict[Condition, AlertState]
+    history: History = field(default_factory=History)  # what the store holds (engine/stall)
     severity: str = "pending"
 
     @property
@@ -80,6 +82,16 @@ def stored_states(
     return stored
 
 
+def stored_histories(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, History]:
+    """The store's signature histories by zone; one this version cannot read is learned
+    again (the zone is "learning" for a while) rather than the service refusing to start."""
+    histories = {}
+    for zone, data in rows.items():
+        with contextlib.suppress(WatchdogError, ValueError):
+            histories[zone] = History.from_dict(data)
+    return histories
+
+
 @dataclass
 class ZoneTable:
     """The watched zones by name, and the schedule that says when each is checked next."""
@@ -101,10 +113,15 @@ class ZoneTable:
         return self.zones.get(zone.name) is zone
 
     def apply(
-        self, config: Config, stored: Mapping[str, dict[Condition, AlertState]], now: int
+        self,
+        config: Config,
+        stored: Mapping[str, dict[Condition, AlertState]],
+        now: int,
+        histories: Mapping[str, History] | None = None,
     ) -> ZoneChanges:
         """Watch the zones of ``config``: keep the state of zones that stay, plan new ones at
-        ``now`` with what the store held for them (``stored``), forget removed ones."""
+        ``now`` with what the store held for them (``stored``, ``histories``), forget removed
+        ones."""
         wanted = {z.name: z for z in config.zones}
         removed = tuple(name for name in self.zones if name not in wanted)
         for name in removed:
@@ -117,7 +134,10 @@ class ZoneTable:
             if z is not None:
                 z.config, z.target, z.policy = zc, _target(zc), policy
                 continue
-            self.zones[name] = WatchedZone(zc, _target(zc), policy, dict(stored.get(name, {})))
+            history = (histories or {}).get(name, History())
+            self.zones[name] = WatchedZone(
+                zc, _target(zc), policy, dict(stored.get(name, {})), history
+            )
             self.schedule.set(Plan(now, name, Reason.FIRST))
             added.append(name)
         return ZoneChanges(tuple(added), removed)
