@@ -85,7 +85,29 @@ def test_the_plan_is_the_next_crossing_and_the_summary_its_record() -> None:
         "failures": 0,
         "next_check": j.plan.due,
         "next_reason": "crossing",
+        "signer": "signer: learning the refresh pattern (0 of 2 refreshes seen)",
     }
+
+
+def test_each_check_is_recorded_in_the_zone_history() -> None:
+    """The judgement carries the zone's history with this check in it, ready to store; a run of
+    identical checks extends one sample, and no signer event comes while learning."""
+    first = judge(observation(T0 + 10 * DAY), T0)
+    again = judge_zone(
+        observation(T0 + 10 * DAY),
+        T0 + 900,
+        zone_policy=ZoneConfig(ZONE).policy,
+        states=first.new_states,
+        alert_policy=AlertPolicy(),
+        schedule=schedule_settings(SERVICE),
+        webhooks=HOOKS,
+        origin=ORIGIN,
+        history=first.history,
+    )
+    [(_, samples)] = again.history.servers.items()
+    assert [(s.first_seen, s.last_seen) for s in samples] == [(T0, T0 + 900)]
+    assert again.report.signer is not None and again.report.signer.state == "learning"
+    assert Condition.SIGNER not in {e.condition for e in (*first.events, *again.events)}
 
 
 def test_crossing_into_strict_fail_pages_and_a_repeat_says_nothing() -> None:
