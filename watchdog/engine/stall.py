@@ -32,6 +32,7 @@ from typing import Any
 
 from watchdog.engine.assess import ServerVerdict, SignerStatus, ZoneReport
 from watchdog.engine.codes import Code
+from watchdog.engine.digits import DIGITS
 from watchdog.engine.findings import Finding, Severity, worst
 from watchdog.engine.lints import soa_expire_findings, ttl_findings
 from watchdog.engine.observations import Verification
@@ -54,7 +55,7 @@ __all__ = [
 
 HISTORY_LIMIT = 32  # changes kept per server: the refreshes that teach the pattern, not every check
 HISTORY_FORMAT = 1
-_PERCENT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$")
+_PERCENT = re.compile(rf"^\s*({DIGITS}+(?:\.{DIGITS}+)?)\s*%\s*$", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
