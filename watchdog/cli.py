@@ -102,7 +102,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add("--transfer", metavar="HOST[:PORT]", help=_HELP["transfer"])
     add("--tsig", metavar="@FILE", help=_HELP["tsig"])
     add("--walk", action="store_true", help=_HELP["walk"])
-    add("--sample", type=_seconds, metavar="N", help=_HELP["sample"])
+    add("--sample", type=_count, metavar="N", help=_HELP["sample"])
     add("--at", metavar="TIME", help=_HELP["at"])
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the JSON report (schema 1)")
@@ -121,6 +121,16 @@ def _seconds(text: str) -> int:
     if not 0 <= value <= _MAX_SECONDS:
         raise argparse.ArgumentTypeError(f'"{text}" must be 0 to {_MAX_SECONDS} seconds')
     return value
+
+
+def _count(text: str) -> int:
+    """A whole number of things (ASCII digits), e.g. --sample's RRsets per server."""
+    try:
+        return ascii_int(text, "count", minimum=0, maximum=1_000_000)
+    except InvalidValueError:
+        raise argparse.ArgumentTypeError(
+            f'"{text}" is not a whole number from 0 to 1000000'
+        ) from None
 
 
 def _positive_float(text: str) -> float:

@@ -137,6 +137,14 @@ def test_bad_tsig_argument_is_refused_without_echoing_it(
     assert code == 3 and "--tsig" in err and SECRET not in err
 
 
+@pytest.mark.parametrize("value", ["x", "-1", "١٦"])
+def test_a_bad_sample_is_a_usage_error(capsys: pytest.CaptureFixture[str], value: str) -> None:
+    """--sample takes ASCII digits only; anything else is exit 3 naming the option."""
+    code = main(["--check", ORIGIN, "--server", CLOSED, "--sample", value])
+    err = capsys.readouterr().err
+    assert code == 3 and "--sample" in err and "whole number" in err
+
+
 def test_service_transfers_and_logs_the_deep_deadline(lab: Lab, tmp_path: Path) -> None:
     """The service with transfer + transfer_tsig_file in its config: zone_checked says
     coverage "transfer" and the deadline set by a.b.c TXT; no secret in the log."""
