@@ -38,6 +38,7 @@ from watchdog.config.values import (
     _glob_pattern,
     _is_http_url,
     _join,
+    _listen,
     _name,
     _path,
     _quote,
@@ -61,10 +62,12 @@ if TYPE_CHECKING:
     from watchdog.probe.prober import ProbeSettings
 
 __all__ = [
+    "HEARTBEAT_METHODS",
     "LOG_FORMATS",
     "LOG_LEVELS",
     "WEBHOOK_KINDS",
     "Config",
+    "HeartbeatConfig",
     "ServiceConfig",
     "WebhookConfig",
     "ZoneConfig",
@@ -76,6 +79,7 @@ __all__ = [
 LOG_FORMATS = ("auto", "json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 WEBHOOK_KINDS = ("generic", "slack")
+HEARTBEAT_METHODS = ("get", "post")
 _SEVERITIES = tuple(s.value for s in Severity)
 
 _MAX_PROBE_WORKERS = 64  # a typo must not start a thousand processes
@@ -103,6 +107,7 @@ class ServiceConfig:
     delivery_backoff_base: int = 10
     delivery_backoff_cap: int = 3600
     delivery_give_up_after: int = 86400
+    metrics_listen: tuple[str, int] | None = None  # (IP address, port); None: no listener
 
     def probe_settings(self) -> ProbeSettings:
         """The prober's settings from this table."""
@@ -158,6 +163,24 @@ class WebhookConfig:
         )
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class HeartbeatConfig:
+    """The ``[heartbeat]`` table: a dead-man's switch. ``url`` and ``fail_url`` are secrets
+    (a push monitor's URL is its only credential), hidden from repr."""
+
+    url: str
+    interval: int = 60
+    method: str = "GET"
+    fail_url: str | None = None
+
+    def __repr__(self) -> str:
+        fail = "<hidden>" if self.fail_url is not None else "None"
+        return (
+            f"HeartbeatConfig(url=<hidden>, interval={self.interval}, "
+            f"method={self.method!r}, fail_url={fail})"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """A whole, valid configuration; ``source`` names where it came from."""
@@ -166,6 +189,14 @@ class Config:
     zones: tuple[ZoneConfig, ...]
     webhooks: tuple[WebhookConfig, ...] = ()
     source: str = ""
+    heartbeat: HeartbeatConfig | None = None
+
+    def secrets(self) -> list[str]:
+        """Every secret value of this configuration, for the log's redactor."""
+        values = [s for w in self.webhooks for s in (w.url, w.hmac_secret) if s]
+        if self.heartbeat is not None:
+            values += [s for s in (self.heartbeat.url, self.heartbeat.fail_url) if s]
+        return values
 
 
 def webhook_matches(webhook: WebhookConfig, zone_name: str, severity: Severity) -> bool:
@@ -221,12 +252,13 @@ def parse_config(
     parser.extra_names(defaults.extra_path, defaults.extra, dns.name.root)  # even with no zone
     zones = parser.zones(top.get("zone", _MISSING), defaults)
     webhooks = parser.webhooks(top.get("webhook", []), [z.name for z in zones])
+    heartbeat = parser.heartbeat(top["heartbeat"]) if "heartbeat" in top else None
     if parser.problems:
         raise ConfigError(list(dict.fromkeys(parser.problems)), source=source)
-    return Config(service, zones, webhooks, source)
+    return Config(service, zones, webhooks, source, heartbeat)
 
 
-_TOP_KEYS = ("watchdog", "defaults", "zone", "webhook")
+_TOP_KEYS = ("watchdog", "defaults", "zone", "webhook", "heartbeat")
 _WATCHDOG_KEYS = tuple(ServiceConfig.__dataclass_fields__)
 # fmt: off
 _POLICY_KEYS = ("warn_before", "skew_min", "skew_max", "powerdns_inception_skew", "renotify",
@@ -235,6 +267,8 @@ _POLICY_KEYS = ("warn_before", "skew_min", "skew_max", "powerdns_inception_skew"
 _ZONE_KEYS = ("name", "servers", "trust_anchor", *_POLICY_KEYS)
 _WEBHOOK_KEYS = ("name", "kind", "url", "url_file", "url_env", "hmac_secret", "hmac_secret_file",
                  "hmac_secret_env", "min_severity", "zones", "ca_file")
+_HEARTBEAT_KEYS = ("url", "url_file", "url_env", "fail_url", "fail_url_file", "fail_url_env",
+                   "interval", "method")
 # fmt: on
 
 
@@ -545,6 +579,23 @@ class _Parser:
             self.problem(where, "applies to https:// receivers only; this url is http://")
         return file
 
+    def heartbeat(self, raw: object) -> HeartbeatConfig | None:
+        t = self.table(raw, "heartbeat", _HEARTBEAT_KEYS)
+        url = self.secret(t, "heartbeat", "url", required=True)
+        fail = self.secret(t, "heartbeat", "fail_url", required=False)
+        for given in (url, fail):
+            if given is not None and not _is_http_url(given.value):
+                self.problem(given.path, f"{given.origin} is not an http:// or https:// URL")
+        interval = self.get(t, "heartbeat", "interval", 60, partial(_duration, minimum=1))
+        method = self.get(
+            t, "heartbeat", "method", "get", partial(_choice, options=HEARTBEAT_METHODS)
+        )
+        if url is None:
+            return None
+        return HeartbeatConfig(
+            url.value, interval, method.upper(), fail.value if fail is not None else None
+        )
+
     def secret(
         self, t: Mapping[str, Any], path: str, base: str, *, required: bool
     ) -> _Secret | None:
@@ -648,4 +699,5 @@ _SERVICE_CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "delivery_backoff_base": partial(_duration, minimum=1),
     "delivery_backoff_cap": partial(_duration, minimum=1),
     "delivery_give_up_after": partial(_duration, minimum=1),
+    "metrics_listen": _listen,
 }

@@ -238,6 +238,34 @@ def _zone_server(value: object) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+_LISTEN = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<v4>[0-9.]+)):(?P<port>[0-9]{1,5})")
+
+
+def _listen(value: object) -> tuple[str, int]:
+    """``metrics_listen``: an IP address and a port, "127.0.0.1:9153" or "[::1]:9153"; port 0
+    takes any free port (the service logs the one it got). ASCII digits only: the pattern's
+    ``[0-9]`` never matches "³" or other digits ``int()`` would refuse or misread."""
+    text = _string(value).strip()
+    bad = InvalidValueError(
+        f"{_quote(text)} is not a listen address; use an IP address and a port, like "
+        '"127.0.0.1:9153" or "[::1]:9153"'
+    )
+    match = _LISTEN.fullmatch(text)
+    if match is None:
+        raise bad
+    host = match["v6"] or match["v4"]
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise bad from None
+    if (match["v6"] is not None) != (address.version == 6):
+        raise bad
+    port = int(match["port"])
+    if port > 65535:
+        raise InvalidValueError(f"{_quote(text)}: the port must be 0 to 65535")
+    return str(address), port
+
+
 def _resolver(value: object) -> tuple[str, int] | None:
     if isinstance(value, str) and value.strip().lower() == "system":
         return None

@@ -124,6 +124,13 @@ class ZoneReport:
 
         return min(self.servers, key=key)
 
+    @property
+    def all_findings(self) -> tuple[Finding, ...]:
+        """Zone-level and per-server findings, each once, in the order the engine made them."""
+        return tuple(
+            dict.fromkeys([*self.findings, *(f for s in self.servers for f in s.findings)])
+        )
+
 
 def _describe(owner: str, rtype: str, server: str) -> str:
     return f"{owner} {rtype} on {server}"

@@ -72,6 +72,7 @@ _RESTART_KEYS = (
     "retries",
     "log_format",
     "log_level",
+    "metrics_listen",
 )
 
 

@@ -21,8 +21,9 @@ log = structlog.get_logger("watchdog.service.notifications")
 
 
 def secrets(config: Config) -> list[str]:
-    """The config's webhook URLs and HMAC keys: what the log redactor hides."""
-    return [s for w in config.webhooks for s in (w.url, w.hmac_secret) if s]
+    """The config's secrets (webhook URLs and HMAC keys, heartbeat URLs): what the log
+    redactor hides."""
+    return config.secrets()
 
 
 def _targets(config: Config) -> list[WebhookTarget]:
