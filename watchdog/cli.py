@@ -71,7 +71,10 @@ _HELP = {
     "walk": "cover the whole zone by walking its NSEC chain (when no transfer is allowed)",
     "sample": "RRsets of the zone asked of each server per check, compared with the transfer (16)",
     "at": 'judge what was fetched as if now were TIME: RFC 3339 or "+2d", "-1h"',
+    "format": "text (default: the timeline), json (the report, schema 1), nagios (one status "
+    "line), prometheus (zone metrics for node_exporter's textfile collector)",
 }
+FORMATS = ("text", "json", "nagios", "prometheus")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -105,8 +108,9 @@ def _build_parser() -> argparse.ArgumentParser:
     add("--sample", type=_count, metavar="N", help=_HELP["sample"])
     add("--at", metavar="TIME", help=_HELP["at"])
     out = p.add_mutually_exclusive_group()
-    out.add_argument("--json", action="store_true", help="print the JSON report (schema 1)")
-    out.add_argument("--nagios", action="store_true", help="print one Nagios status line")
+    out.add_argument("--format", type=_output_format, metavar="FORMAT", help=_HELP["format"])
+    out.add_argument("--json", action="store_true", help="the same as --format json")
+    out.add_argument("--nagios", action="store_true", help="the same as --format nagios")
     out.add_argument("-q", "--quiet", action="store_true", help="print nothing; exit code only")
     add("--timeout", type=_positive_float, metavar="SECONDS", help="per-query timeout (2)")
     add("--version", action="version", version=f"dnssec-watchdog {__version__}")
@@ -131,6 +135,13 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f'"{text}" is not a whole number from 0 to 1000000'
         ) from None
+
+
+def _output_format(text: str) -> str:
+    value = text.strip().lower()
+    if value not in FORMATS:
+        raise argparse.ArgumentTypeError(f'"{text}" is not one of: {", ".join(FORMATS)}')
+    return value
 
 
 def _positive_float(text: str) -> float:
@@ -416,13 +427,19 @@ def _check(args: argparse.Namespace) -> int:
     reports: list[ZoneReport] = [
         assess_zone(obs, now, job.policy) for obs, job in zip(observations, jobs, strict=True)
     ]
-    if args.json:
+    output = args.format or ("json" if args.json else "nagios" if args.nagios else "text")
+    if output == "json":
         import json
 
         document = to_json(reports, now, profile=profile, fetched_at=fetched)
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
-    elif args.nagios:
+    elif output == "nagios":
         sys.stdout.write(nagios_line(reports, profile) + "\n")
+    elif output == "prometheus":
+        from watchdog.service.metrics import textfile
+        from watchdog.service.snapshot import zone_state
+
+        sys.stdout.write(textfile(zone_state(r) for r in reports))
     elif not args.quiet:
         sys.stdout.write(render_text(reports, _colour(), profile))
     sys.stdout.flush()

@@ -238,7 +238,9 @@ async def test_address_in_use_raises_for_the_supervisor() -> None:
             await asyncio.wait_for(second.serve(), 5)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(head=st.binary(max_size=300))
 def test_any_bytes_get_an_answer_or_a_close(head: bytes) -> None:
     """Whatever bytes arrive, the server answers with a status or closes, and keeps serving."""

@@ -36,8 +36,9 @@ import random
 import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
+from collections import Counter
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ParamSpec, Self, TypeVar
 
@@ -117,11 +118,13 @@ class Timeouts:
 @dataclass(slots=True)
 class DeliveryStats:
     """Counters since start, for the service to show (``failed_attempts`` includes the last
-    attempt of an entry given up)."""
+    attempt of an entry given up). ``outcomes`` counts the same per (webhook, result), result
+    being "sent", "failed" or "gave_up" (the metric dnssec_watchdog_deliveries_total)."""
 
     sent: int = 0
     failed_attempts: int = 0
     gave_up: int = 0
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 class _Lane:
@@ -147,6 +150,7 @@ class WebhookDelivery:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
         supervisor: Supervisor | None = None,
+        stats: DeliveryStats | None = None,
     ) -> None:
         self._store = store
         self._supervisor = supervisor or Supervisor()
@@ -161,7 +165,7 @@ class WebhookDelivery:
         self._clock = clock
         self._client: httpx.AsyncClient | None = None
         self._ca_clients: dict[Path, httpx.AsyncClient] = {}
-        self.stats = DeliveryStats()
+        self.stats = stats if stats is not None else DeliveryStats()
 
     async def __aenter__(self) -> Self:
         # The system's trust store, not httpx's default (certifi's copy of Mozilla's list):
@@ -328,6 +332,7 @@ class WebhookDelivery:
             assert outcome.status is not None
             await self._call(self._store.mark_delivered, entry.id, status=outcome.status, at=now)
             self.stats.sent += 1
+            self.stats.outcomes[name, "sent"] += 1
             log.info(
                 "delivery_sent",
                 webhook=name,
@@ -349,6 +354,7 @@ class WebhookDelivery:
             delay = max(delay, outcome.retry_after)
         next_at = now + delay
         self.stats.failed_attempts += 1
+        self.stats.outcomes[name, "failed"] += 1
         if outcome.receiver_unwell:
             lane.paused_until = next_at
         if next_at - entry.created_at > self._policy.give_up_after:
@@ -390,6 +396,7 @@ class WebhookDelivery:
         now: float,
     ) -> None:
         self.stats.gave_up += 1
+        self.stats.outcomes[name, "gave_up"] += 1
         log.error(
             "delivery_gave_up",
             webhook=name,

@@ -289,6 +289,15 @@ class Store:
             tallies.setdefault(webhook, {})[status] = count
         return {name: OutboxCounts(**tally) for name, tally in tallies.items()}
 
+    def pending_summary(self) -> dict[str, tuple[int, float]]:
+        """Per webhook with pending entries: how many, and the oldest one's ``created_at``."""
+        rows = self._read(
+            "summarize the pending outbox",
+            "SELECT webhook, COUNT(*), MIN(created_at) FROM outbox WHERE status = 'pending'"
+            " GROUP BY webhook",
+        )
+        return {webhook: (int(count), float(oldest)) for webhook, count, oldest in rows}
+
     # -- plumbing -------------------------------------------------------------------------------
 
     def _finish_attempt(self, entry_id: int, assignments: str, params: dict[str, Any]) -> bool:
