@@ -35,8 +35,8 @@ import functools
 import random
 import ssl
 import time
-from collections.abc import Callable, Iterable, Mapping
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
