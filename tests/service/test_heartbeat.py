@@ -59,6 +59,14 @@ async def wait_pings(receiver: Receiver, path: str, count: int, within: float = 
         await asyncio.sleep(0.02)
 
 
+async def wait_logged(logs: list[dict[str, object]], event: str, count: int = 1) -> None:
+    deadline = asyncio.get_running_loop().time() + 10.0
+    while sum(e["event"] == event for e in logs) < count:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"fewer than {count} {event} in 10 s: {logs}")
+        await asyncio.sleep(0.02)
+
+
 async def test_pings_while_healthy_stops_when_not_and_resumes() -> None:
     """Healthy: GET the URL each interval. Unhealthy: no ping, the fail URL instead. Then back."""
     health = Switch()
@@ -105,8 +113,7 @@ async def test_without_fail_url_unhealthy_is_silence() -> None:
     health.fail("webhook ops: stuck")
     with Receiver() as receiver, capture_logs() as logs:
         async with beating(HeartbeatConfig(receiver.url(f"/{TOKEN}"), 1), health):
-            while not any(e["event"] == "heartbeat_withheld" for e in logs):
-                await asyncio.sleep(0.02)
+            await wait_logged(logs, "heartbeat_withheld")
             await asyncio.sleep(2.5)  # room for two more ticks to misbehave
             silent = receiver.requests
             health.heal()
@@ -145,8 +152,7 @@ async def test_an_unreachable_monitor_is_logged_and_the_beat_goes_on() -> None:
     url = f"http://127.0.0.1:{free_port()}/{TOKEN}"
     with capture_logs() as logs:
         async with beating(HeartbeatConfig(url, 1), Switch()):
-            while sum(e["event"] == "heartbeat_failed" for e in logs) < 2:
-                await asyncio.sleep(0.02)
+            await wait_logged(logs, "heartbeat_failed", 2)
     failed = [e for e in logs if e["event"] == "heartbeat_failed"]
     assert failed[0]["error"] == "ConnectError"
     assert TOKEN not in repr(logs)
