@@ -18,7 +18,7 @@ labels, and a test keeps the README table in step with it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.metrics_core import (
@@ -33,11 +33,23 @@ from prometheus_client.registry import Collector
 from watchdog.engine.findings import Severity
 from watchdog.service.snapshot import DURATION_BUCKETS, CheckResult, Frozen, ZoneState
 
-__all__ = ["METRICS", "PREFIX", "WatchdogCollector", "ZoneCollector", "exposition", "textfile"]
+__all__ = [
+    "METRICS",
+    "PREFIX",
+    "Encoder",
+    "ServiceCollector",
+    "WatchdogCollector",
+    "ZoneCollector",
+    "encoder_for",
+    "exposition",
+    "join",
+    "textfile",
+]
 
 PREFIX = "dnssec_watchdog_"
 _SEVERITIES = tuple(s.value for s in Severity)
 _DELIVERY_RESULTS = ("sent", "failed", "gave_up")
+_EOF = b"# EOF\n"
 
 # name (as scraped) -> labels. Zone metrics first: they are all --check --format prometheus prints.
 ZONE_METRICS: dict[str, tuple[str, ...]] = {
@@ -117,7 +129,7 @@ def service_families(view: Frozen) -> Iterator[Metric]:
     for result in (CheckResult.SUCCESS, CheckResult.FAILURE):
         checks.add_metric([result], view.checks.get(result, 0))
     yield checks
-    buckets = [(f"{bound:g}", view.duration_buckets[i]) for i, bound in enumerate(DURATION_BUCKETS)]
+    buckets = [(str(float(b)), view.duration_buckets[i]) for i, b in enumerate(DURATION_BUCKETS)]
     buckets.append(("+Inf", view.duration_buckets[-1]))
     yield HistogramMetricFamily(
         f"{PREFIX}check_duration_seconds",
@@ -164,6 +176,16 @@ class ZoneCollector(Collector):
         return zone_families(self.zones)
 
 
+class ServiceCollector(Collector):
+    """The service's own families of a frozen snapshot."""
+
+    def __init__(self, view: Frozen) -> None:
+        self.view = view
+
+    def collect(self) -> Iterator[Metric]:
+        return service_families(self.view)
+
+
 class WatchdogCollector(Collector):
     """Every family of a frozen service snapshot (``/metrics``)."""
 
@@ -175,9 +197,25 @@ class WatchdogCollector(Collector):
         yield from service_families(self.view)
 
 
+Encoder = Callable[[Collector], bytes]
+
+
+def encoder_for(accept: str) -> tuple[Encoder, str]:
+    """prometheus_client's encoder and content type for a scraper's ``Accept`` header."""
+    return choose_encoder(accept)
+
+
+def join(zones: bytes, service: bytes, content_type: str) -> bytes:
+    """One body from the zone part and the service part, each rendered by the same encoder:
+    OpenMetrics ends a body with "# EOF", which must appear once, at the end."""
+    if content_type.startswith("application/openmetrics-text"):
+        zones = zones.removesuffix(_EOF)
+    return zones + service
+
+
 def exposition(view: Frozen, accept: str = "") -> tuple[bytes, str]:
     """The body and content type of a scrape, in the format the ``Accept`` header asks for."""
-    encoder, content_type = choose_encoder(accept)
+    encoder, content_type = encoder_for(accept)
     return encoder(WatchdogCollector(view)), content_type
 
 

@@ -123,6 +123,7 @@ class Snapshot:
     webhooks: tuple[str, ...] = ()
     outbox: dict[str, OutboxState] = field(default_factory=dict)
     restarts: Mapping[str, int] = field(default_factory=dict)
+    generation: int = 0  # changes whenever ``zones`` does: rendered zone metrics are reused
     _buckets: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))
     _duration_sum: float = 0.0
 
@@ -130,6 +131,7 @@ class Snapshot:
         """A zone's check was stored: it is the zone's state from now on."""
         self.zones[state.zone] = state
         self.checks[CheckResult.SUCCESS] += 1
+        self.generation += 1
 
     def failed(self, zones: int) -> None:
         """``zones`` checks ended without a stored verdict (they are tried again)."""
@@ -140,6 +142,7 @@ class Snapshot:
         wanted = set(names)
         for name in [n for n in self.zones if n not in wanted]:
             del self.zones[name]
+            self.generation += 1
 
     def observe_duration(self, seconds: float) -> None:
         """One check batch took ``seconds``."""
@@ -150,14 +153,15 @@ class Snapshot:
         """The earliest ``checked_at`` over the zones checked so far."""
         return min((z.checked_at for z in self.zones.values()), default=None)
 
-    def freeze(self) -> Frozen:
+    def freeze(self, *, zones: bool = True) -> Frozen:
+        """A copy for another thread; without the zones when they are rendered apart."""
         cumulative, total = [], 0
         for count in self._buckets:
             total += count
             cumulative.append(total)
         return Frozen(
             version=self.version,
-            zones=tuple(self.zones.values()),
+            zones=tuple(self.zones.values()) if zones else (),
             checks=dict(self.checks),
             duration_buckets=tuple(cumulative),
             duration_sum=self._duration_sum,
