@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import replace
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,9 @@ def test_reference_config_loads_with_documented_defaults(tmp_path: Path) -> None
     """The shipped config.toml loads and states exactly the defaults of the issue."""
     config = load_config(REFERENCE, reference_env(tmp_path))
     s = config.service
-    assert s == ServiceConfig()
+    # The one key set apart from the defaults: the metrics listener, on loopback (issue 17).
+    assert s == replace(ServiceConfig(), metrics_listen=("127.0.0.1", 9153))
+    assert config.heartbeat is None
     assert (s.interval, s.resolver, s.log_format) == (15 * 60, None, "auto")
     assert s.state_path == Path("/var/lib/dnssec-watchdog/state.sqlite3")
     assert s.delivery_backoff_base <= s.delivery_backoff_cap
@@ -108,7 +111,7 @@ DOCUMENTED = {
         "per_server_concurrency", "probe_workers", "query_timeout", "retries", "log_format",
         "log_level",
         "delivery_timeout", "delivery_backoff_base", "delivery_backoff_cap",
-        "delivery_give_up_after",
+        "delivery_give_up_after", "metrics_listen",
     ],
     "defaults": [
         "warn_before", "skew_min", "skew_max", "powerdns_inception_skew", "renotify",
@@ -119,6 +122,10 @@ DOCUMENTED = {
     "webhook": [
         "name", "kind", "url_env", "url_file", "url", "hmac_secret_env", "hmac_secret_file",
         "hmac_secret", "min_severity", "zones", "ca_file",
+    ],
+    "heartbeat": [
+        "url_env", "url_file", "url", "interval", "method", "fail_url_env", "fail_url_file",
+        "fail_url",
     ],
 }  # fmt: skip
 
@@ -652,10 +659,11 @@ SECTION_KEYS = {
     "defaults": DOCUMENTED["defaults"],
     "zone": ["name", "servers", "trust_anchor", *DOCUMENTED["defaults"]],
     "webhook": DOCUMENTED["webhook"],
+    "heartbeat": DOCUMENTED["heartbeat"],
 }
 SECTION_TEXT = st.sampled_from(
     ["example.com", "@ A", "www TXT", "@anchor", "192.0.2.1:53", "*", "5m", "10%", "HOOK_URL",
-     "generic", "slack", "warning", DS, "[::1]"]
+     "generic", "slack", "warning", DS, "[::1]", "127.0.0.1:9153", "[::1]:0", "GET", "1m"]
 )  # fmt: skip
 
 
@@ -671,6 +679,7 @@ GARBAGE = st.fixed_dictionaries(
         "defaults": garbage_table("defaults"),
         "zone": st.lists(garbage_table("zone"), max_size=3) | TOML_VALUES,
         "webhook": st.lists(garbage_table("webhook"), max_size=3),
+        "heartbeat": garbage_table("heartbeat") | TOML_VALUES,
     },
 )
 
@@ -697,6 +706,7 @@ VALID: dict[str, Any] = {
     "defaults": {"warn_before": "10%", "extra": ["www A"]},
     "zone": [{"name": "example.com", "servers": ["127.0.0.1:5353"], "trust_anchor": DS}],
     "webhook": [{"name": "ops", "url_env": "HOOK_URL", "zones": ["example.com"]}],
+    "heartbeat": {"url_env": "HOOK_URL", "interval": "1m"},
 }
 BOOLEAN_KEYS = ("walk",)  # the only keys that take a boolean
 WRONG_TYPES = (

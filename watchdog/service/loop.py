@@ -44,6 +44,7 @@ from watchdog.service.records import HistoryRecord
 from watchdog.service.store import Store
 from watchdog.service.supervisor import Spawn, Supervisor
 from watchdog.service.systemd import SystemdNotifier
+from watchdog.service.telemetry import Telemetry
 from watchdog.service.zones import WatchedZone, ZoneTable, stored_histories, stored_states
 
 __all__ = ["Service"]
@@ -156,7 +157,12 @@ class Service:
         self._prober: Prober | ProbePool | None = None
         # Every long-lived task runs under it; its health() gates WATCHDOG=1.
         self.supervisor = Supervisor(clock=clock.monotonic)
-        self.notifications = Notifications(store, clock, self.supervisor)
+        self.telemetry = Telemetry(config, store, clock, __version__)
+        self.telemetry.health = self.supervisor.health
+        self.telemetry.restarts = lambda: self.supervisor.restarts
+        for name, check in self.telemetry.checks().items():
+            self.supervisor.add_check(name, check)
+        self.notifications = Notifications(store, clock, self.supervisor, self.telemetry.deliveries)
         self._reload_requested = False
         self.cycles = 0
 
@@ -185,10 +191,12 @@ class Service:
                 scheduler = self.supervisor.spawn(
                     "scheduler", self._loop, progress_within=_SCHEDULER_WITHIN
                 )
+                self.telemetry.start(self.supervisor.spawn)
                 try:
                     await scheduler  # returns on stop(); a crash in it is restarted
                 finally:
                     scheduler.cancel()
+                    await self.telemetry.stop()
                     self.systemd.stopping()
                     for task in self._batches:
                         task.cancel()
@@ -243,6 +251,7 @@ class Service:
         for name in changes.removed:
             log.info("zone_removed", zone=name)
         self.config = config
+        self.telemetry.zones_configured(config, self.zones.zones)
 
     async def _reload(self) -> None:
         self._reload_requested = False
@@ -275,6 +284,7 @@ class Service:
         old_zones = set(self.zones.zones)
         self._load_zones(new)
         await self.notifications.restart(self.config, _RELOAD_FLUSH)
+        self.telemetry.reload(self.config, self.supervisor.spawn)
         log.info(
             "config_reloaded",
             zones=len(self.zones),
@@ -311,6 +321,7 @@ class Service:
     async def _check(self, names: Sequence[str]) -> None:
         zones = [z for z in (self.zones.get(n) for n in names) if z is not None]
         unstored = {z.name: z for z in zones}  # emptied as chunks are stored
+        started = self.clock.monotonic()
         try:
             await self._check_zones(zones, unstored)
         except StateError as exc:
@@ -323,6 +334,9 @@ class Service:
         except Exception:  # a bug in the prober must not drop these zones from the schedule
             log.exception("check_failed", zones=len(unstored))
             self._retry_later(list(unstored.values()))
+        finally:
+            self.telemetry.failed(len(unstored))
+            self.telemetry.batch_took(self.clock.monotonic() - started)
 
     def _retry_later(self, zones: Sequence[WatchedZone]) -> None:
         retry = self.clock.now() + min(_RETRY_AFTER, self.config.service.interval)
@@ -353,6 +367,7 @@ class Service:
                 except Exception:  # a bug judging one zone must not hold up the others
                     log.exception("check_failed", zone=z.name)
                     del unstored[z.name]
+                    self.telemetry.failed(1)
                     self._retry_later([z])
                 if len(chunk) >= _CHUNK:
                     await self._store(chunk, unstored)
@@ -394,6 +409,7 @@ class Service:
             c.zone.states = c.judgement.new_states
             c.zone.history = c.judgement.history
             c.zone.severity = c.judgement.report.severity.value
+            self.telemetry.checked(c.judgement.report, c.judgement.plan.due)
             _log_check(c)
             if self.zones.current(c.zone):
                 self.schedule.set(c.judgement.plan)

@@ -8,7 +8,13 @@ import contextlib
 
 import structlog
 
-from watchdog.alerting.delivery import RetryPolicy, Timeouts, WebhookDelivery, WebhookTarget
+from watchdog.alerting.delivery import (
+    DeliveryStats,
+    RetryPolicy,
+    Timeouts,
+    WebhookDelivery,
+    WebhookTarget,
+)
 from watchdog.alerting.payloads import signature_headers
 from watchdog.config.parse import Config
 from watchdog.service.clock import Clock
@@ -38,10 +44,17 @@ def _targets(config: Config) -> list[WebhookTarget]:
 class Notifications:
     """The running ``WebhookDelivery`` of the current config, if started."""
 
-    def __init__(self, store: Store, clock: Clock, supervisor: Supervisor | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        supervisor: Supervisor | None = None,
+        stats: DeliveryStats | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.supervisor = supervisor or Supervisor(clock=clock.monotonic)
+        self.stats = stats if stats is not None else DeliveryStats()  # kept across reloads
         self.delivery: WebhookDelivery | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -65,6 +78,7 @@ class Notifications:
             ),
             sign=signature_headers,
             supervisor=self.supervisor,
+            stats=self.stats,
         )
         await self.delivery.__aenter__()
         self._task = asyncio.create_task(self.delivery.run(self._stop))
