@@ -152,7 +152,7 @@ def test_scraped_deadlines_equal_check_json(
 def _zones_with_a_worker_share() -> list[SignedZone]:
     """Four zones, at least one of them probed by worker 1 of 2 (watchdog.probe.pool.share)."""
     names = [f"w{i}.test." for i in range(12)]
-    chosen = names[:3] + [next(n for n in names[3:] if share(n, 2) == 1)]
+    chosen = [*names[:3], next(n for n in names[3:] if share(n, 2) == 1)]
     return [signed(n, expires_in=5 * DAY) for n in chosen]
 
 
