@@ -476,7 +476,9 @@ def _run(argv: list[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    serving = "--serve" in argv or "--validate-config" in argv
+    # A command line with --check is Nagios's (exit 3 on any error), even when a garbage value
+    # such as "--server --serve" also names a service mode.
+    serving = ("--serve" in argv or "--validate-config" in argv) and "--check" not in argv
     try:
         return _run(argv)
     except _UsageError as exc:
