@@ -39,6 +39,8 @@ log = structlog.get_logger(__name__)
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 5.6.2
 _REQUEST_LINE = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP/1\.([01])")
 _METHODS = ("GET", "HEAD")
+_LINGER = 1.0  # seconds to read what a client still sends after its answer
+_LINGER_READS = 16  # reads of at most 64 KiB each in that time
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +163,7 @@ class HttpServer:
             response, head = await self._answer(reader)
             if response is not None:
                 await self._write(writer, response, head)
+                await _linger(reader, writer)
         except asyncio.CancelledError:
             # The server is stopping. Ended here rather than raised: Python 3.11's stream
             # callback would log a cancelled connection task as an error (fixed in 3.12).
@@ -234,6 +237,24 @@ class HttpServer:
                 await writer.drain()
         except (TimeoutError, ConnectionError):
             writer.transport.abort()  # a client that does not read loses its answer
+
+
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Half-close, then read what the client still sends for a moment before closing.
+
+    Closing a socket with unread data in it sends a reset, which can destroy the answer before
+    the client reads it (a 408 to a client still trickling its head, a 431 to one still sending
+    its huge header). Lingering, as HTTP servers do (RFC 9112 9.6), lets the answer arrive;
+    bounded in time and bytes, so it costs a hostile client nothing it can use.
+    """
+    if writer.transport.is_closing() or not writer.can_write_eof():
+        return
+    with contextlib.suppress(Exception):
+        writer.write_eof()
+        async with asyncio.timeout(_LINGER):
+            for _ in range(_LINGER_READS):
+                if not await reader.read(65536):
+                    return
 
 
 def _parse(lines: list[bytes]) -> Request:
