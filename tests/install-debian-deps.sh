@@ -3,11 +3,12 @@
 # authoritative servers, signers, validating resolvers and libfaketime; systemd for
 # systemd-analyze (the unit file checks); systemd-container and debootstrap to run the unit under
 # a real systemd in a booted Debian container (tests/e2e/test_systemd_real.py); prometheus for
-# promtool (deploy/ alerting rules checked, tests/deploy/test_monitoring.py).
+# promtool (deploy/ alerting rules checked, tests/deploy/test_monitoring.py); chromium (headless)
+# for the status page browser tests.
 # As root: installs what is missing, without letting the packages start their own services on
 # port 53. Not root: lists what is missing; those tests are then reported as skipped with why.
 set -eu
-PACKAGES="nsd unbound knot-resolver bind9 pdns-recursor ldnsutils bind9-utils bind9-dnsutils faketime libfaketime knot-dnsutils systemd systemd-container debootstrap prometheus"
+PACKAGES="nsd unbound knot-resolver bind9 pdns-recursor ldnsutils bind9-utils bind9-dnsutils faketime libfaketime knot-dnsutils systemd systemd-container debootstrap prometheus chromium"
 missing=""
 for p in $PACKAGES; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
