@@ -41,6 +41,7 @@ from watchdog.service.judge import Judgement, judge_zone, schedule_settings
 from watchdog.service.logsetup import Redactor
 from watchdog.service.notifications import Notifications, secrets
 from watchdog.service.records import HistoryRecord
+from watchdog.service.statusboard import StatusBoard, refresh_forever
 from watchdog.service.store import Store
 from watchdog.service.supervisor import Spawn, Supervisor
 from watchdog.service.systemd import SystemdNotifier
@@ -165,6 +166,7 @@ class Service:
         self.notifications = Notifications(store, clock, self.supervisor, self.telemetry.deliveries)
         self._reload_requested = False
         self.cycles = 0
+        self.status_board = StatusBoard()  # what the status page shows
 
     @property
     def schedule(self) -> Schedule:
@@ -188,6 +190,9 @@ class Service:
                     state=str(self.config.service.state_path),
                 )
                 self.supervisor.spawn("systemd-watchdog", self._watchdog_pings)
+                self.supervisor.spawn(
+                    "status-board", lambda: refresh_forever(self.status_board, self.store)
+                )
                 scheduler = self.supervisor.spawn(
                     "scheduler", self._loop, progress_within=_SCHEDULER_WITHIN
                 )
@@ -250,6 +255,7 @@ class Service:
         )
         for name in changes.removed:
             log.info("zone_removed", zone=name)
+        self.status_board.set_zones(self.zones.zones, self.clock.now())
         self.config = config
         self.telemetry.zones_configured(config, self.zones.zones)
 
@@ -410,6 +416,10 @@ class Service:
             c.zone.history = c.judgement.history
             c.zone.severity = c.judgement.report.severity.value
             self.telemetry.checked(c.judgement.report, c.judgement.plan.due)
+            j = c.judgement
+            self.status_board.record(
+                j.report, j.plan.due, j.events, [(d.event_id, d.webhook) for d in j.deliveries]
+            )
             _log_check(c)
             if self.zones.current(c.zone):
                 self.schedule.set(c.judgement.plan)

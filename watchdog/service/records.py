@@ -20,6 +20,7 @@ __all__ = [
     "HistoryRecord",
     "OutboxCounts",
     "OutboxEntry",
+    "OutboxProgress",
     "ZoneSummaryRecord",
 ]
 
@@ -89,6 +90,23 @@ class OutboxEntry:
     last_status: int | None
     last_error: str | None
     finished_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxProgress:
+    """An outbox entry without its body, for the status page: where it stands, and the event's
+    ``zone``, ``condition``, ``kind``, ``old_severity``, ``new_severity`` and ``at`` when the
+    body is a generic (schema 1) event, else None (a Slack body does not carry them)."""
+
+    id: int
+    event_id: str
+    webhook: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: float
+    last_status: int | None
+    finished_at: float | None
+    event: Mapping[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)

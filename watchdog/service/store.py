@@ -52,6 +52,7 @@ from watchdog.service.records import (
     HistoryRecord,
     OutboxCounts,
     OutboxEntry,
+    OutboxProgress,
     ZoneSummaryRecord,
 )
 from watchdog.service.sqlite_file import (
@@ -89,6 +90,17 @@ _INSERT_DELIVERY = (
 _OUTBOX_COLUMNS = (
     "id, event_id, webhook, body, headers, created_at, status, attempts, next_attempt_at, "
     "last_attempt_at, last_status, last_error, finished_at"
+)
+
+# The event fields of a generic body (in _PROGRESS's json_extract order); json_valid first,
+# since a body may be anything.
+_EVENT_FIELDS = ("zone", "condition", "kind", "old_severity", "new_severity", "at")
+_PROGRESS = (
+    "SELECT id, event_id, webhook, status, attempts, next_attempt_at, last_status, finished_at,"
+    " CASE WHEN json_valid(CAST(body AS TEXT)) AND json_type(CAST(body AS TEXT)) = 'object'"
+    " THEN json_extract(CAST(body AS TEXT), '$.zone', '$.condition', '$.kind',"
+    " '$.old_severity', '$.new_severity', '$.at')"
+    " END FROM outbox WHERE id >= ? ORDER BY id DESC LIMIT ?"
 )
 
 
@@ -278,6 +290,11 @@ class Store:
         )
         return [_entry(row) for row in rows]
 
+    def outbox_progress(self, from_id: int, limit: int) -> list[OutboxProgress]:
+        """The newest ``limit`` entries with an id of at least ``from_id``, oldest first."""
+        rows = self._read("read the outbox", _PROGRESS, (from_id, limit))
+        return [_progress(row) for row in reversed(rows)]
+
     def outbox_counts(self) -> dict[str, OutboxCounts]:
         """Per webhook, how many entries are pending, delivered and failed."""
         rows = self._read(
@@ -363,4 +380,17 @@ def _entry(row: tuple[Any, ...]) -> OutboxEntry:
     return OutboxEntry(
         id_, event_id, webhook, bytes(body), json.loads(headers), created_at,
         DeliveryStatus(status), *rest,
+    )  # fmt: skip
+
+
+def _progress(row: tuple[Any, ...]) -> OutboxProgress:
+    id_, event_id, webhook, status, attempts, next_at, last_status, finished_at, fields = row
+    event: dict[str, Any] | None = None
+    if fields is not None:
+        values = json.loads(fields)
+        if all(isinstance(v, str) for v in values):
+            event = dict(zip(_EVENT_FIELDS, values, strict=True))
+    return OutboxProgress(
+        id_, event_id, webhook, DeliveryStatus(status), attempts, next_at, last_status,
+        finished_at, event,
     )  # fmt: skip
