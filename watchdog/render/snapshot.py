@@ -96,16 +96,34 @@ class ZoneStatus:
 
 @dataclass(frozen=True, slots=True)
 class StatusSnapshot:
-    """Every zone, in deadline order (``sort_key``), as of ``taken_at``."""
+    """Every zone, in deadline order (``sort_key``), as of ``taken_at``.
+
+    ``build`` also keeps what every request filters on (severity words, case-folded names)
+    and the counts, so a request over 10,000 zones only compares strings.
+    """
 
     taken_at: int
     zones: tuple[ZoneStatus, ...]
     by_name: dict[str, ZoneStatus] = field(default_factory=dict, compare=False)
+    severities: tuple[str, ...] = field(default=(), compare=False)
+    folded: tuple[str, ...] = field(default=(), compare=False)
+    counts: dict[str, int] = field(default_factory=dict, compare=False)
 
     @classmethod
     def build(cls, taken_at: int, zones: Sequence[ZoneStatus]) -> StatusSnapshot:
         ordered = tuple(sorted(zones, key=sort_key))
-        return cls(taken_at, ordered, {z.name: z for z in ordered})
+        severities = tuple(z.severity for z in ordered)
+        counts: dict[str, int] = {}
+        for word in severities:
+            counts[word] = counts.get(word, 0) + 1
+        return cls(
+            taken_at,
+            ordered,
+            {z.name: z for z in ordered},
+            severities,
+            tuple(z.name.casefold() for z in ordered),
+            counts,
+        )
 
 
 def sort_key(z: ZoneStatus) -> tuple[int, int, int, str]:
@@ -198,19 +216,20 @@ class Selection:
 
 def select(snapshot: StatusSnapshot, query: StatusQuery, page_size: int = PAGE_SIZE) -> Selection:
     """Filter the snapshot's ordered zones and cut one page; a page past the end is an error."""
-    counts: dict[str, int] = {}
-    for z in snapshot.zones:
-        counts[z.severity] = counts.get(z.severity, 0) + 1
-    needle = query.search.casefold()
-    matched = [
-        z
-        for z in snapshot.zones
-        if (query.severity is None or z.severity == query.severity)
-        and (not needle or needle in z.name.casefold())
-    ]
+    needle, wanted = query.search.casefold(), query.severity
+    if not needle and wanted is None:
+        matched: Sequence[ZoneStatus] = snapshot.zones
+    else:
+        matched = [
+            z
+            for z, severity, name in zip(
+                snapshot.zones, snapshot.severities, snapshot.folded, strict=True
+            )
+            if (wanted is None or severity == wanted) and needle in name
+        ]
     pages = max(1, -(-len(matched) // page_size))
     if query.page > pages:
         raise InvalidValueError(f"page {query.page} does not exist: there are {pages}")
     start = (query.page - 1) * page_size
     rows = tuple(matched[start : start + page_size])
-    return Selection(rows, len(matched), query.page, pages, counts)
+    return Selection(rows, len(matched), query.page, pages, snapshot.counts)

@@ -129,13 +129,16 @@ def _index(snapshot: StatusSnapshot, query: str, now: int, api: bool) -> StatusR
     q = parse_query(query)
     if not api:
         return _html(200, render_index(select(snapshot, q), q, now))
-    chosen = select(snapshot, q, page_size=max(1, len(snapshot.zones)))
+    chosen = select(snapshot, q)
     return _json(
         200,
         {
             "schema": SCHEMA_VERSION,
             "generated_at": rfc3339(now),
             "counts": chosen.counts,
+            "matched": chosen.matched,
+            "page": chosen.page,
+            "pages": chosen.pages,
             "zones": [zone_status_json(z) for z in chosen.rows if z.report is not None],
             "pending": [
                 {"name": z.name, "next_check": _moment(z.next_check)}
