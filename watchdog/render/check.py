@@ -33,7 +33,6 @@ from watchdog.render.sentences import (
 __all__ = [
     "SCHEMA_VERSION",
     "STATUS_NAMES",
-    "all_findings",
     "effective_severity",
     "exit_code",
     "nagios_line",
@@ -70,7 +69,7 @@ _COLOURS = {
 }
 
 
-def all_findings(r: ZoneReport) -> list[Finding]:
+def _all_findings(r: ZoneReport) -> list[Finding]:
     """Zone and server findings, each once, in the order the engine produced them."""
     return list(dict.fromkeys([*r.findings, *(f for s in r.servers for f in s.findings)]))
 
@@ -88,7 +87,7 @@ def effective_severity(report: ZoneReport, profile: Profile = Profile.STRICT) ->
     zone makes it a WARNING: the zone resolves, but that server's signatures went unseen. Only
     when no server serves the zone is it UNREACHABLE (Nagios UNKNOWN).
     """
-    others = {f.severity for f in all_findings(report)}
+    others = {f.severity for f in _all_findings(report)}
     others |= {s.severity for s in report.servers}
     if report.ds is not None:
         others.add(report.ds.severity)
@@ -329,7 +328,7 @@ def _servers(r: ZoneReport, colour: bool) -> list[str]:
 
 
 def _findings(r: ZoneReport) -> list[str]:
-    shown = [f for f in all_findings(r) if f.code not in _SAID_ABOVE]
+    shown = [f for f in _all_findings(r) if f.code not in _SAID_ABOVE]
     shown.sort(key=lambda f: -f.severity.rank)  # stable: engine order within a severity
     rows = [
         ["note" if f.severity is Severity.OK else f.severity.value, f.code, f.message]
@@ -398,7 +397,7 @@ def _zone_summary(r: ZoneReport, severity: Severity, profile: Profile) -> str:
     d = r.deadlines
     if d is None or severity is not _expiry_for(r, profile):
         # Not (only) a matter of dates: name the worst finding and where it was seen.
-        found = max(all_findings(r), key=lambda f: f.severity.rank, default=None)
+        found = max(_all_findings(r), key=lambda f: f.severity.rank, default=None)
         if found is None:
             return finding_reason(r.zone, severity, None, None)
         return finding_reason(r.zone, severity, found.code, found.server)

@@ -1,7 +1,7 @@
 """``/zones/<zone>``: one zone's timeline, servers, every finding, and what was sent about it.
 
-Pure; the HTML shell and escaping come from watchdog.render.page, the sentences and finding
-list from watchdog.render.check (the CLI's), so the page and ``--check`` say the same thing.
+Pure; the HTML shell and escaping come from watchdog.render.page, times are worded by
+watchdog.engine.timeutil as ``--check`` words them.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from collections.abc import Sequence
 
 from watchdog.engine.assess import Deadline, ZoneReport
 from watchdog.engine.timeutil import format_relative, rfc3339
-from watchdog.render.check import all_findings
 from watchdog.render.page import badge, esc, moment, shell, word
 from watchdog.render.snapshot import DeliveryState, SentEvent, WebhookDelivery, ZoneStatus
 from watchdog.render.timeline import markers, render_timeline
@@ -74,7 +73,8 @@ def _servers(r: ZoneReport, now: int) -> str:
 
 
 def _findings(r: ZoneReport) -> str:
-    found = sorted(all_findings(r), key=lambda f: -f.severity.rank)
+    every = dict.fromkeys([*r.findings, *(f for s in r.servers for f in s.findings)])
+    found = sorted(every, key=lambda f: -f.severity.rank)
     rows = [
         [
             badge(f.severity.value),

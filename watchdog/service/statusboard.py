@@ -13,7 +13,7 @@ import asyncio
 import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import structlog
@@ -65,6 +65,12 @@ def _state(p: OutboxProgress) -> WebhookDelivery:
     )
 
 
+def _slim(report: ZoneReport) -> ZoneReport:
+    """The report without its per-RRset verdicts, which no page shows: every signature of
+    every RRset of 10,000 zones would be kept in memory for nothing."""
+    return replace(report, servers=tuple(replace(s, rrsets=()) for s in report.servers))
+
+
 def _posix(text: str) -> int | None:
     try:
         return int(datetime.fromisoformat(text).timestamp())
@@ -112,7 +118,7 @@ class StatusBoard:
             entry = self._zones.get(report.zone)
             if entry is None:
                 return
-            entry.report, entry.next_check = report, next_check
+            entry.report, entry.next_check = _slim(report), next_check
             for e in events:
                 self._add_event(
                     e.zone,
