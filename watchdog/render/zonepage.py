@@ -40,7 +40,13 @@ def _setter(d: Deadline) -> str:
 
 def _timeline(r: ZoneReport, now: int) -> str:
     if r.deadlines is None:
-        return '<p class="muted">No signature verifies: no deadline to count down to.</p>'
+        if not r.signed:
+            why = "No server serves a DNSKEY RRset: nothing to watch."
+        elif not any(s.serial is not None for s in r.servers):
+            why = "No server served the zone: nothing to judge."
+        else:
+            why = "No signature verifies: no deadline to count down to."
+        return f'<p class="muted">{why}</p>'
     rows = [
         [esc(_MARKER_TEXT[m.label]), f'<span class="mono">{esc(rfc3339(m.at))}</span>',
          esc(format_relative(m.at, now))]
