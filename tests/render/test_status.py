@@ -7,6 +7,7 @@ order and times follow from the signature dates given here (DESIGN.md 2).
 from __future__ import annotations
 
 import json
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote
@@ -154,6 +155,23 @@ def test_severity_is_a_word_beside_the_colour() -> None:
     assert ">WARNING</span>" in body and ">OK</span>" in body
 
 
+def test_row_shows_times_worst_server_and_coverage() -> None:
+    """A row holds the strict and Unbound moments (relative and UTC), the blamed server, the
+    report's coverage mode, and the last and next check."""
+    zone = "two.test."
+    report = zone_report(zone, served(zone, A, NOW + 20 * DAY), served(zone, B, NOW + DAY))
+    body = get(snapshot(ZoneStatus(zone, report, NOW + 600)), "/").body.decode()
+    cells = re.findall(r'<td class="num">(.*?)</td>', body)
+    assert cells[2] == 'in 1d<br><span class="muted">2030-01-12T00:00:01Z</span>'
+    assert cells[3] == 'in 2d<br><span class="muted">2030-01-13T00:00:01Z</span>'
+    assert cells[4].startswith(f'<span class="mono">{B}</span>')
+    assert cells[5:8] == [
+        "apex",
+        'now<br><span class="muted">2030-01-11T00:00:00Z</span>',
+        'in 10m<br><span class="muted">2030-01-11T00:10:00Z</span>',
+    ]
+
+
 # --- filters and pages ------------------------------------------------------------------------
 
 
@@ -226,7 +244,7 @@ def hostile_zone() -> ZoneStatus:
         "e1", "expiry", "raised", "ok", "warning", NOW - 60,
         (WebhookDelivery(f"hook{HOSTILE}", DeliveryState.RETRYING, 2, NOW + 30, None, 503),),
     )  # fmt: skip
-    return ZoneStatus(zone, report, NOW + 60, coverage=f"apex{HOSTILE}", events=(event,))
+    return ZoneStatus(zone, report, NOW + 60, events=(event,))
 
 
 @pytest.mark.parametrize("path", ["/", "/zones/", "/?q=%3Cscript%3E"])
@@ -286,7 +304,7 @@ def test_zone_page_draws_the_timeline_and_one_bar_per_server() -> None:
             WebhookDelivery("pager", DeliveryState.GIVEN_UP, 8, None, NOW - 1, 410),
         )),
     )  # fmt: skip
-    body = get(snapshot(ZoneStatus(zone, report, NOW + 60, "apex", events)), "/zones/stale.test.")
+    body = get(snapshot(ZoneStatus(zone, report, NOW + 60, events)), "/zones/stale.test.")
     elements = parse(body.body)
     svg_text = "".join(elements.text)
     for label in ("inception", "warning", "strict fail", "skew exhausted", "now"):
@@ -326,7 +344,7 @@ def test_api_zones_are_check_v1_zone_objects_plus_times() -> None:
     assert (b["last_check"], b["next_check"]) == ("2030-01-11T00:00:00Z", "2030-01-11T00:05:00Z")
     assert b["deadlines"]["strict_fail_at"] == "2030-01-21T00:00:01Z"
     for z in doc["zones"]:
-        core = {k: v for k, v in z.items() if k not in ("last_check", "next_check", "coverage")}
+        core = {k: v for k, v in z.items() if k not in ("last_check", "next_check")}
         jsonschema.validate(core, ZONE_SCHEMA)
 
 

@@ -82,12 +82,17 @@ class ZoneStatus:
     name: str
     report: ZoneReport | None
     next_check: int | None
-    coverage: str | None = None  # "apex", "transfer", "walk" when the service knows it
     events: tuple[SentEvent, ...] = ()  # newest first
 
     @property
     def severity(self) -> str:
         return self.report.severity.value if self.report is not None else PENDING
+
+    @property
+    def coverage(self) -> str | None:
+        """How much of the zone the last check judged: "apex", "transfer" or "walk"."""
+        r = self.report
+        return r.coverage.mode if r is not None and r.coverage is not None else None
 
     @property
     def last_check(self) -> int | None:

@@ -102,12 +102,11 @@ def event_json(e: SentEvent) -> dict[str, Any]:
 
 
 def zone_status_json(z: ZoneStatus, *, events: bool = False) -> dict[str, Any]:
-    """check-v1's zone object plus ``last_check``, ``next_check``, ``coverage`` (and events)."""
+    """check-v1's zone object plus ``last_check`` and ``next_check`` (and the events)."""
     assert z.report is not None
     out = zone_json(z.report)
     out["last_check"] = _moment(z.last_check)
     out["next_check"] = _moment(z.next_check)
-    out["coverage"] = z.coverage
     if events:
         out["events"] = [event_json(e) for e in z.events]
     return out

@@ -143,7 +143,14 @@ def render_zone_page(z: ZoneStatus, now: int) -> str:
     if r is None:
         body = intro + "<p>Not checked yet.</p>"
     else:
-        chain = f"<p>chain of trust: {esc(word(r.chain.value))}</p>"
+        chain = f"<p>chain of trust: {esc(word(r.chain.value))}"
+        c = r.coverage
+        if c is not None:
+            chain += f"; {c.rrsets} RRsets, {c.signatures} signatures checked"
+            chain += (
+                f" ({esc(c.uncovered)})" if c.uncovered else f" ({esc(c.mode)} {esc(c.source)})"
+            )
+        chain += "</p>"
         body = (
             intro
             + chain

@@ -44,7 +44,6 @@ _REFRESH = 5.0  # seconds between outbox reads
 class _Entry:
     report: ZoneReport | None = None
     next_check: int | None = None
-    coverage: str | None = None
 
 
 def _state(p: OutboxProgress) -> WebhookDelivery:
@@ -181,7 +180,6 @@ class StatusBoard:
                         name,
                         entry.report,
                         entry.next_check,
-                        entry.coverage,
                         tuple(
                             SentEvent(
                                 e.id, e.condition, e.kind, e.old_severity, e.new_severity, e.at,
