@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from watchdog.engine.assess import Deadline, ZoneReport
+from watchdog.engine.assess import ZoneReport
+from watchdog.engine.timeline import Deadline
 from watchdog.engine.timeutil import format_relative, rfc3339
 from watchdog.render.page import badge, esc, moment, shell, word
 from watchdog.render.snapshot import DeliveryState, SentEvent, WebhookDelivery, ZoneStatus
