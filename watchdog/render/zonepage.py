@@ -12,6 +12,7 @@ from watchdog.engine.assess import ZoneReport
 from watchdog.engine.timeline import Deadline
 from watchdog.engine.timeutil import format_relative, rfc3339
 from watchdog.render.page import badge, esc, moment, shell, word
+from watchdog.render.sentences import coverage_sentence, no_timeline_reason
 from watchdog.render.snapshot import DeliveryState, SentEvent, WebhookDelivery, ZoneStatus
 from watchdog.render.timeline import markers, render_timeline
 
@@ -41,13 +42,8 @@ def _setter(d: Deadline) -> str:
 
 def _timeline(r: ZoneReport, now: int) -> str:
     if r.deadlines is None:
-        if not r.signed:
-            why = "No server serves a DNSKEY RRset: nothing to watch."
-        elif not any(s.serial is not None for s in r.servers):
-            why = "No server served the zone: nothing to judge."
-        else:
-            why = "No signature verifies: no deadline to count down to."
-        return f'<p class="muted">{why}</p>'
+        served = any(s.serial is not None for s in r.servers)
+        return f'<p class="muted">{esc(no_timeline_reason(r.signed, served))}</p>'
     rows = [
         [esc(_MARKER_TEXT[m.label]), f'<span class="mono">{esc(rfc3339(m.at))}</span>',
          esc(format_relative(m.at, now))]
@@ -145,12 +141,8 @@ def render_zone_page(z: ZoneStatus, now: int) -> str:
         body = intro + "<p>Not checked yet.</p>"
     else:
         chain = f"<p>chain of trust: {esc(word(r.chain.value))}"
-        c = r.coverage
-        if c is not None:
-            chain += f"; {c.rrsets} RRsets, {c.signatures} signatures checked"
-            chain += (
-                f" ({esc(c.uncovered)})" if c.uncovered else f" ({esc(c.mode)} {esc(c.source)})"
-            )
+        if r.coverage is not None:
+            chain += f"; coverage: {esc(coverage_sentence(r.coverage))}"
         chain += "</p>"
         body = (
             intro
