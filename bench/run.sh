@@ -33,6 +33,8 @@ if [ ! -x "$venv/bin/dnsviz" ] || ! "$venv/bin/python" -c "import dns.resolver" 
     "$venv/bin/pip" install --quiet dnsviz==0.11.2 "dnspython>=2.6,<3"
 fi
 timeout 1800 .venv/bin/python -m bench.main "$@"
+# What a /metrics scrape costs at 1,000 and 10,000 zones (issue 17); printed, BENCHMARKS.md.
+timeout 600 .venv/bin/python -m bench.scrape
 # Whole-zone coverage (issue 12): one 100,000-RRset zone, transferred; its own BENCHMARKS.md
 # section.
 exec timeout 1200 .venv/bin/python -m bench.coverage
