@@ -2,9 +2,10 @@
 
 - ``/metrics``: every metric of watchdog.service.metrics, rendered in a thread from a copy of the
   snapshot taken in the event loop: prometheus_client needs about 2 s of CPU for the 160,000
-  samples of 10,000 zones (bench/scrape.py), and the loop must not wait for that. The zone part is rendered again
-  only when a zone's state changed since (``Snapshot.generation``): between check cycles a
-  scrape costs only the service's own few families. OpenMetrics when the scraper asks for it.
+  samples of 10,000 zones (bench/scrape.py), and the loop must not wait for that. The zone
+  part is rendered again only when a zone's state changed since (``Snapshot.generation``):
+  between check cycles a scrape costs only the service's own few families. OpenMetrics when
+  the scraper asks for it.
 - ``/healthz``: 200 "ok" while the service is healthy, 503 and one reason a line otherwise
   (the supervisor's health: a wedged task, zones not checked on time, a webhook lane stuck).
 
