@@ -28,7 +28,9 @@ from pathlib import Path
 import pytest
 from lab.container import Container, debian_root, nspawn_missing
 from receivers import Receiver
-from service_harness import HOUR, SignedZone, ZoneServer, config_text, signed
+from service_harness import DAY, HOUR, SignedZone, ZoneServer, config_text, signed
+
+from watchdog.probe.pool import share
 
 pytestmark = [pytest.mark.systemd, pytest.mark.slow]
 
@@ -41,6 +43,7 @@ DROP_IN = "/etc/systemd/system/dnssec-watchdog.service.d/test.conf"
 # The test's own drop-in: restart quickly (the unit's 10 s would only slow the test down).
 FAST_RESTART = "[Service]\nRestartSec=1s\n"
 KILL_DROP_IN = DROP_IN.replace("test.conf", "kill.conf")
+WATCHDOG_DROP_IN = DROP_IN.replace("test.conf", "watchdog.conf")
 
 
 def _requirements() -> None:
@@ -99,9 +102,17 @@ def zone() -> SignedZone:
 
 
 @pytest.fixture(scope="module")
-def zone_server(zone: SignedZone) -> Iterator[ZoneServer]:
-    """The zone's authoritative server (and the config's resolver) on 127.0.0.1."""
-    with ZoneServer([zone]) as server:
+def worker_zones() -> list[SignedZone]:
+    """Healthy zones, at least one of them probed by worker 1 of 2 (watchdog.probe.pool.share)."""
+    names = [f"w{i}.sd.test." for i in range(16)]
+    chosen = [*names[:2], next(n for n in names[2:] if share(n, 2) == 1)]
+    return [signed(n, expires_in=5 * DAY) for n in chosen]
+
+
+@pytest.fixture(scope="module")
+def zone_server(zone: SignedZone, worker_zones: list[SignedZone]) -> Iterator[ZoneServer]:
+    """The zones' authoritative server (and the config's resolver) on 127.0.0.1."""
+    with ZoneServer([zone, *worker_zones]) as server:
         yield server
 
 
@@ -110,9 +121,10 @@ def config(zone: SignedZone, zone_server: ZoneServer) -> Callable[..., str]:
     """The service config for the container, with ``[watchdog]`` keys overridden."""
     hook = {"name": "ops", "kind": "generic", "url_file": "secret_hook", "min_severity": "warning"}
 
-    def text(**settings: str | int) -> str:
+    def text(*extra: SignedZone, **settings: str | int) -> str:
         keys: dict[str, str | int] = {"interval": "5s", **settings}
-        return config_text(STATE, zone_server.port, [zone], webhooks=[hook], settings=keys)
+        zones = [zone, *extra]
+        return config_text(STATE, zone_server.port, zones, webhooks=[hook], settings=keys)
 
     return text
 
@@ -151,7 +163,7 @@ def unit(booted: Container, config: Callable[..., str]) -> Iterator[Container]:
     yield booted
     booted.run("systemctl", "stop", UNIT, check=False, timeout=60)
     booted.run("systemctl", "reset-failed", UNIT, check=False)
-    booted.run("rm", "-f", KILL_DROP_IN, check=False)
+    booted.run("rm", "-f", KILL_DROP_IN, WATCHDOG_DROP_IN, check=False)
     booted.run("systemctl", "daemon-reload")
 
 
@@ -249,3 +261,40 @@ def test_stays_stopped_after_exit_78(unit: Container, config: Callable[..., str]
     shown = unit.systemctl_show(UNIT, "ActiveState", "ExecMainStatus", "NRestarts")
     assert shown == {"ActiveState": "failed", "ExecMainStatus": "78", "NRestarts": restarts}
     assert "config_invalid" in unit.journal(UNIT)
+
+
+_CHILDREN = """
+import pathlib, sys
+for status in pathlib.Path("/proc").glob("[0-9]*/status"):
+    fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+    if fields["PPid"].strip() == sys.argv[1]:
+        print(status.parent.name)
+"""
+
+
+def test_a_wedged_worker_stops_the_pings_and_systemd_restarts_the_service(
+    unit: Container, config: Callable[..., str], worker_zones: list[SignedZone]
+) -> None:
+    """SIGSTOP a probe worker (stuck in the kernel, swapped out): its zones go unchecked, the
+    service withholds WATCHDOG=1, and systemd's watchdog (WatchdogSec shortened to 10 s by a
+    drop-in) kills and restarts it; the new service checks every zone again."""
+    unit.write(WATCHDOG_DROP_IN, "[Service]\nWatchdogSec=10s\n")
+    unit.write(CONFIG, config(*worker_zones, probe_workers=2))
+    unit.run("systemctl", "daemon-reload")
+    unit.run("systemctl", "restart", UNIT, timeout=90)
+    first = unit.systemctl_show(UNIT, "MainPID", "NRestarts", "WatchdogUSec")
+    assert first["WatchdogUSec"] == "10s"
+    _wait("every zone checked", lambda: unit.journal(UNIT).count("zone_checked") >= 4)
+    (worker,) = unit.run("python3", "-c", _CHILDREN, first["MainPID"]).stdout.split()
+    unit.run("sh", "-c", f"kill -STOP {worker}")
+
+    def restarted() -> bool:
+        now = unit.systemctl_show(UNIT, "MainPID", "ActiveState")
+        return now["ActiveState"] == "active" and now["MainPID"] not in ("0", first["MainPID"])
+
+    _wait("systemd's watchdog to restart the service", restarted, timeout=120)
+    journal = unit.journal(UNIT)
+    assert "watchdog_ping_withheld" in journal, journal[-3000:]
+    assert "Watchdog timeout" in unit.run("journalctl", "--no-pager", check=False).stdout
+    restarts = int(unit.systemctl_show(UNIT, "NRestarts")["NRestarts"])
+    assert restarts == int(first["NRestarts"]) + 1
