@@ -111,7 +111,7 @@ DOCUMENTED = {
         "per_server_concurrency", "probe_workers", "query_timeout", "retries", "log_format",
         "log_level",
         "delivery_timeout", "delivery_backoff_base", "delivery_backoff_cap",
-        "delivery_give_up_after", "metrics_listen",
+        "delivery_give_up_after", "metrics_listen", "validators",
     ],
     "defaults": [
         "warn_before", "skew_min", "skew_max", "powerdns_inception_skew", "renotify",
@@ -601,6 +601,28 @@ def test_bad_stall_margin_and_ignore_are_named(zone: dict[str, Any], expected: s
     """A bad margin or an ignore entry that is not a lint code is named with its key path."""
     found = problems({"zone": [{"name": "example.com", **zone}]})
     assert any(expected in p for p in found), found
+
+
+def test_validators_are_ip_addresses_with_ports() -> None:
+    """[watchdog] validators: IP addresses (port 53 unless given), passed to the prober."""
+    config = parse(minimal(watchdog={"validators": ["127.0.0.1", "[::1]:5353"]}))
+    assert config.service.validators == (("127.0.0.1", 53), ("::1", 5353))
+    assert config.service.probe_settings().validators == config.service.validators
+    assert parse(minimal()).service.validators == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("127.0.0.1", "watchdog.validators: expected an array"),
+        (["ns1.example"], "watchdog.validators: [0]:"),
+        (["system"], "watchdog.validators: [0]: name a validator's IP address"),
+    ],
+)
+def test_bad_validators_are_named(value: object, expected: str) -> None:
+    """A validator that is not an IP address is refused with its key path and index."""
+    found = problems(minimal(watchdog={"validators": value}))
+    assert any(p.startswith(expected) for p in found), found
 
 
 def test_integers_are_seconds_wherever_a_duration_is_expected() -> None:

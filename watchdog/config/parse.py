@@ -108,6 +108,7 @@ class ServiceConfig:
     delivery_backoff_cap: int = 3600
     delivery_give_up_after: int = 86400
     metrics_listen: tuple[str, int] | None = None  # (IP address, port); None: no listener
+    validators: tuple[tuple[str, int], ...] = ()  # validating resolvers to ask beside the engine
 
     def probe_settings(self) -> ProbeSettings:
         """The prober's settings from this table."""
@@ -121,6 +122,7 @@ class ServiceConfig:
             max_concurrency=self.max_concurrency,
             per_server_concurrency=self.per_server_concurrency,
             resolver=self.resolver,
+            validators=self.validators,
         )
 
 
@@ -667,6 +669,23 @@ class _Secret:
     value: str = field(repr=False)
 
 
+def _validators(value: object) -> tuple[tuple[str, int], ...]:
+    """Validating resolvers: IP addresses with an optional port, as ``resolver``."""
+    if not isinstance(value, list | tuple):
+        raise InvalidValueError(f'expected an array like ["127.0.0.1:53"], got {_describe(value)}')
+    found = []
+    for i, item in enumerate(value):
+        if isinstance(item, str) and item.strip().lower() == "system":
+            raise InvalidValueError(f'[{i}]: name a validator\'s IP address, not "system"')
+        try:
+            address = _resolver(item)
+        except InvalidValueError as exc:
+            raise InvalidValueError(f"[{i}]: {exc}") from None
+        assert address is not None
+        found.append(address)
+    return tuple(dict.fromkeys(found))
+
+
 def _stall_margin(value: object) -> StallMargin:
     if isinstance(value, int) and not isinstance(value, bool):
         return StallMargin(seconds=_duration(value), percent=0.0)
@@ -700,4 +719,5 @@ _SERVICE_CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "delivery_backoff_cap": partial(_duration, minimum=1),
     "delivery_give_up_after": partial(_duration, minimum=1),
     "metrics_listen": _listen,
+    "validators": _validators,
 }

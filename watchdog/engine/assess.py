@@ -39,6 +39,7 @@ from watchdog.engine.timeline import (
     signature_timeline,
 )
 from watchdog.engine.timeutil import format_duration, rfc3339, serial_precedes
+from watchdog.engine.validators import ValidatorView, validator_views
 
 __all__ = [
     "Deadlines",
@@ -111,6 +112,7 @@ class ZoneReport:
     coverage: CoverageVerdict | None = None  # None only for reports made by hand
     # None when judged without history (the one-shot check): only the service knows the signer.
     signer: SignerStatus | None = None
+    validators: tuple[ValidatorView, ...] = ()  # [watchdog] validators beside the prediction
 
     @property
     def worst_server(self) -> ServerVerdict | None:
@@ -423,6 +425,12 @@ def assess_zone(obs: ZoneObservation, now: int, policy: ZonePolicy = DEFAULT_POL
             ds.severity if ds else Severity.OK,
         ]
     )
+    # What real validators said is no advice: a validator failing the zone counts.
+    views, told = validator_views(
+        obs.zone, obs.validators, expiry=expiry, severity=severity, chain=obs.chain
+    )
+    findings.extend(told)
+    severity = worst([severity, *(f.severity for f in told)])
     # Lints are advice: listed with their severity, they leave the zone's state (and so the
     # alerts and the exit code) to what validators will do.
     lints = lint_zone(
@@ -442,6 +450,7 @@ def assess_zone(obs: ZoneObservation, now: int, policy: ZonePolicy = DEFAULT_POL
         tuple(findings),
         policy,
         coverage,
+        validators=views,
     )
 
 

@@ -128,6 +128,18 @@ class Code(StrEnum):
         "the newest inception is more than 60 s in the future: the signer's clock runs ahead",
     )
 
+    # -- the operator's validators beside the prediction (watchdog.engine.validators) ----------
+    VALIDATOR_FAILS = (
+        "validator_fails",
+        _STRICT_FAIL,
+        "a configured validator answers SERVFAIL for a zone the engine judges valid",
+    )
+    VALIDATOR_INSECURE = (
+        "validator_insecure",
+        _WARNING,
+        "a configured validator answers without AD for a zone with a chain of trust",
+    )
+
     # -- observations (watchdog.probe.assemble) -------------------------------------------------
     NXDOMAIN_APEX = "nxdomain_apex", _UNREACHABLE, "a server answers NXDOMAIN for the zone apex"
     EXTRA_NXDOMAIN = "extra_nxdomain", _UNKNOWN, "a configured extra name does not exist"

@@ -21,6 +21,7 @@ __all__ = [
     "ServerObservation",
     "SignatureGroup",
     "SignatureObservation",
+    "ValidatorAnswer",
     "Verification",
     "ZoneObservation",
 ]
@@ -96,6 +97,18 @@ class DelegationSigner:
 
 
 @dataclass(frozen=True, slots=True)
+class ValidatorAnswer:
+    """What one validating resolver the operator runs answered for the zone (SOA and DNSKEY
+    asked with DO): the worse rcode of the two, AD on both, the EDE codes (RFC 8914)."""
+
+    address: str
+    rcode: str  # "NOERROR", "SERVFAIL", ...; "" when it did not answer
+    authenticated: bool
+    ede: tuple[int, ...] = ()
+    error: str = ""  # why there is no answer
+
+
+@dataclass(frozen=True, slots=True)
 class ServerObservation:
     """Everything one authoritative server address answered (or failed to)."""
 
@@ -164,3 +177,4 @@ class ZoneObservation:
     problems: tuple[Finding, ...] = field(default=())  # zone-level: discovery, chain of trust
     coverage: CoverageObservation | None = None  # None: apex only, nothing more was asked
     ds_records: tuple[DelegationSigner, ...] = ()  # the parent's DS set, for the lints
+    validators: tuple[ValidatorAnswer, ...] = ()  # [watchdog] validators, asked each check

@@ -30,7 +30,12 @@ from dns.rdtypes.ANY.RRSIG import RRSIG
 from watchdog.config.coverage import APEX_ONLY, CoverageSettings
 from watchdog.engine.codes import Code
 from watchdog.engine.findings import Finding, Severity
-from watchdog.engine.observations import RRsetObservation, ServerObservation, ZoneObservation
+from watchdog.engine.observations import (
+    RRsetObservation,
+    ServerObservation,
+    ValidatorAnswer,
+    ZoneObservation,
+)
 from watchdog.errors import InvalidValueError, ProbeError
 from watchdog.probe import dnsio
 from watchdog.probe.assemble import Collected, assemble
@@ -46,6 +51,7 @@ from watchdog.probe.discovery import (
 )
 from watchdog.probe.dnsio import Answer
 from watchdog.probe.resolver import Resolver
+from watchdog.probe.validators import ask_validators
 from watchdog.probe.verify import SignatureVerifier, parse_trust_anchor
 
 __all__ = [
@@ -81,6 +87,7 @@ class ProbeSettings:
     max_concurrency: int = 256
     per_server_concurrency: int = 8
     resolver: tuple[str, int] | None = None
+    validators: tuple[tuple[str, int], ...] = ()  # validating resolvers to ask beside
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,8 +239,9 @@ class Prober:
         # One non-existent name for every server of the zone: they should prove the same thing,
         # and identical answers are decoded once (dnsio's memo).
         absent = _random_name(apex)
-        collected = await asyncio.gather(
-            *(self._probe_server(apex, s, extras, absent) for s in reachable)
+        collected, validators = await asyncio.gather(
+            asyncio.gather(*(self._probe_server(apex, s, extras, absent) for s in reachable)),
+            self._ask_validators(apex),
         )
         parent_keys = await self._parent_keys(parent)
         observation = assemble(
@@ -246,6 +254,8 @@ class Prober:
             self.verifier,
             problems=(*found.problems, *family_problems, *parent.problems),
         )
+        if validators:
+            observation = dataclasses.replace(observation, validators=validators)
         if not collected and not any(
             p.severity is Severity.UNREACHABLE for p in observation.problems
         ):
@@ -272,6 +282,16 @@ class Prober:
         coverage, served = await self.coverage.observe(apex, settings, servers)
         merged = tuple(_add_rrsets(s, served.get(s.address, ())) for s in observation.servers)
         return dataclasses.replace(observation, servers=merged, coverage=coverage)
+
+    async def _ask_validators(self, apex: dns.name.Name) -> tuple[ValidatorAnswer, ...]:
+        if not self.settings.validators:
+            return ()
+        return await ask_validators(
+            apex,
+            self.settings.validators,
+            attempt_timeout=self.settings.timeout,
+            retries=self.settings.retries,
+        )
 
     # -- servers ------------------------------------------------------------------------------
 

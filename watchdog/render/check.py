@@ -17,6 +17,7 @@ from watchdog.engine.findings import Finding, Severity, worst
 from watchdog.engine.profiles import Profile, expiry_for, nagios_strict_critical
 from watchdog.engine.timeline import Deadline, Deadlines
 from watchdog.engine.timeutil import format_relative, rfc3339
+from watchdog.engine.validators import ValidatorView
 from watchdog.render.sentences import (
     STRICT_VALIDATORS,
     coverage_sentence,
@@ -167,6 +168,30 @@ _NO_HISTORY = {
 }
 
 
+def _validator_json(v: ValidatorView) -> dict[str, Any]:
+    a = v.answer
+    return {
+        "address": a.address,
+        "rcode": a.rcode or None,
+        "authenticated": a.authenticated,
+        "ede": list(a.ede),
+        "error": a.error or None,
+        "seen": v.seen,
+        "predicted": v.predicted,
+    }
+
+
+def _validator_rows(r: ZoneReport) -> list[str]:
+    rows = [["address", "answer", "seen", "predicted"]]
+    for v in r.validators:
+        a = v.answer
+        answer = a.error or " ".join(
+            [a.rcode, *(["AD"] if a.authenticated else []), *(f"EDE {c}" for c in a.ede)]
+        )
+        rows.append([a.address, answer, v.seen, v.predicted])
+    return _table(rows, "    ")
+
+
 def _signer(r: ZoneReport) -> dict[str, str]:
     if r.signer is None:
         return _NO_HISTORY
@@ -192,6 +217,7 @@ def zone_json(r: ZoneReport, profile: Profile = Profile.STRICT) -> dict[str, Any
         "findings": [_finding_json(f) for f in r.findings],
         **({"coverage": _coverage_json(r.coverage)} if r.coverage is not None else {}),
         "signer": _signer(r),
+        "validators": [_validator_json(v) for v in r.validators],
     }
 
 
@@ -369,6 +395,8 @@ def render_zone(r: ZoneReport, colour: bool = False, profile: Profile = Profile.
         lines.append(f"  coverage: {coverage_sentence(r.coverage)}")
     if r.servers:
         lines += ["  servers:", *_servers(r, colour)]
+    if r.validators:
+        lines += ["  validators:", *_validator_rows(r)]
     if r.signed:
         lines.append(f"  signer: {_signer(r)['summary']}")
     found = _findings(r)

@@ -70,6 +70,7 @@ _RESTART_KEYS = (
     "max_concurrency",
     "per_server_concurrency",
     "probe_workers",
+    "validators",
     "query_timeout",
     "retries",
     "log_format",
