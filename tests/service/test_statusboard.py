@@ -57,14 +57,14 @@ def test_zones_are_pending_until_checked_then_ordered_by_deadline() -> None:
     """Configured zones show as pending; recorded reports put them in deadline order."""
     board = StatusBoard()
     board.set_zones(["late.test.", "soon.test.", "new.test."], NOW)
-    assert {z.severity for z in board.snapshot(NOW).zones} == {"pending"}
+    assert {z.severity for z in board.rebuild(NOW).zones} == {"pending"}
     board.record(report("late.test.", 20 * DAY), NOW + 900)
     board.record(report("soon.test.", DAY), NOW + 60)
     board.record(report("gone.test.", DAY), NOW + 60)
-    names = [z.name for z in board.snapshot(NOW).zones]
+    names = [z.name for z in board.rebuild(NOW).zones]
     assert names == ["soon.test.", "late.test.", "new.test."]
     board.set_zones(["late.test."], NOW)
-    assert [z.name for z in board.snapshot(NOW).zones] == ["late.test."]
+    assert [z.name for z in board.rebuild(NOW).zones] == ["late.test."]
 
 
 def test_delivery_states_come_from_the_outbox(store: Store) -> None:
@@ -80,7 +80,7 @@ def test_delivery_states_come_from_the_outbox(store: Store) -> None:
     )
     store.mark_failed(entries["pager"], status=410, error="HTTP 410", at=NOW + 2)
     board.refresh_deliveries(store)
-    (event,) = board.snapshot(NOW).by_name["a.test."].events
+    (event,) = board.rebuild(NOW).by_name["a.test."].events
     assert (event.id, event.kind, event.new_severity, event.at) == ("e1", "raised", "warning", NOW)
     states = {d.webhook: d for d in event.deliveries}
     assert states["ops"].state is DeliveryState.DELIVERED and states["ops"].finished_at == NOW + 1
@@ -90,7 +90,7 @@ def test_delivery_states_come_from_the_outbox(store: Store) -> None:
     # The retry succeeds later: the next read sees it (the pending entry is read again).
     store.mark_delivered(entries["chat"], status=200, at=NOW + 61)
     board.refresh_deliveries(store)
-    (event,) = board.snapshot(NOW).by_name["a.test."].events
+    (event,) = board.rebuild(NOW).by_name["a.test."].events
     assert {d.webhook: d.state for d in event.deliveries}["chat"] is DeliveryState.DELIVERED
 
 
@@ -108,4 +108,4 @@ def test_bodies_that_are_not_generic_events_are_skipped(store: Store) -> None:
         now=NOW,
     )
     board.refresh_deliveries(store)
-    assert board.snapshot(NOW).by_name["a.test."].events == ()
+    assert board.rebuild(NOW).by_name["a.test."].events == ()

@@ -75,6 +75,7 @@ query_timeout = "1s"
 retries = 1
 log_format = "console"
 log_level = "warning"
+metrics_listen = "127.0.0.1:0"
 delivery_backoff_base = "1s"
 delivery_backoff_cap = "5s"
 
@@ -135,6 +136,17 @@ class _Printer:
         return True
 
 
+async def _print_status_address(service: Service) -> None:
+    """The status page's address, once the listener is up (it stays up while the demo runs)."""
+    for _ in range(50):
+        if service.telemetry.listening is not None:
+            host, port = service.telemetry.listening
+            print(f"status page: http://{host}:{port}/ (while the demo runs)\n", flush=True)
+            return
+        await asyncio.sleep(0.1)
+    print("status page: not listening (see the log)\n", flush=True)
+
+
 async def run_demo(fast: bool, workdir: Path) -> int:
     t = Timing.choose(fast)
     start = time.time()
@@ -164,9 +176,10 @@ async def run_demo(fast: bool, workdir: Path) -> int:
             task = asyncio.create_task(service.run())
             print(
                 f"watching {ZONE} on 127.0.0.1:{server.port}, checking every {t.interval}s "
-                "and at each predicted crossing\n",
+                "and at each predicted crossing",
                 flush=True,
             )
+            await _print_status_address(service)
             ok = await printer.wait_for(3, start + t.budget - t.interval - 5)
             if ok:
                 now = int(time.time())

@@ -26,11 +26,19 @@ from watchdog.render.snapshot import (
 )
 from watchdog.render.zonepage import render_zone_page
 
-__all__ = ["SECURITY_HEADERS", "StatusResponse", "event_json", "respond", "zone_status_json"]
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "SECURITY_HEADERS",
+    "StatusResponse",
+    "event_json",
+    "respond",
+    "zone_status_json",
+]
 
 # No script, no external asset, nothing framed or sniffed: what DNS puts in a name stays text.
+CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 SECURITY_HEADERS = (
-    ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:"),
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "no-referrer"),
     ("Cache-Control", "no-store"),

@@ -32,6 +32,8 @@ from urllib.parse import parse_qsl, unquote
 
 import structlog
 
+from watchdog.render.status import CONTENT_SECURITY_POLICY
+
 __all__ = ["Handler", "HttpServer", "Limits", "Request", "Response", "Routes"]
 
 log = structlog.get_logger(__name__)
@@ -45,12 +47,15 @@ _LINGER_READS = 16  # reads of at most 64 KiB each in that time
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One parsed request. ``path`` is percent-decoded; header names are lower case."""
+    """One parsed request. ``path`` is percent-decoded; header names are lower case;
+    ``target`` is the request target as sent (for handlers that parse it themselves: a
+    repeated parameter, or a "%2F" inside a zone name, is lost in ``path`` and ``query``)."""
 
     method: str
     path: str
     query: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
+    target: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +231,7 @@ class HttpServer:
             "Content-Length": str(len(response.body)),
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
             **response.headers,
             "Connection": "close",
         }
@@ -286,4 +292,4 @@ def _parse(lines: list[bytes]) -> Request:
         key = decoded.lower()
         text_value = value.strip(b" \t").decode("latin-1")
         headers[key] = f"{headers[key]}, {text_value}" if key in headers else text_value
-    return Request(method, path, query, headers)
+    return Request(method, path, query, headers, target)

@@ -42,6 +42,7 @@ from watchdog.service.logsetup import Redactor
 from watchdog.service.notifications import Notifications, secrets
 from watchdog.service.records import HistoryRecord
 from watchdog.service.statusboard import StatusBoard, refresh_forever
+from watchdog.service.statuspages import add_status_routes
 from watchdog.service.store import Store
 from watchdog.service.supervisor import Spawn, Supervisor
 from watchdog.service.systemd import SystemdNotifier
@@ -168,6 +169,7 @@ class Service:
         self._reload_requested = False
         self.cycles = 0
         self.status_board = StatusBoard()  # what the status page shows
+        add_status_routes(self.telemetry.routes, self.status_board, clock.wall)
 
     @property
     def schedule(self) -> Schedule:
@@ -192,7 +194,8 @@ class Service:
                 )
                 self.supervisor.spawn("systemd-watchdog", self._watchdog_pings)
                 self.supervisor.spawn(
-                    "status-board", lambda: refresh_forever(self.status_board, self.store)
+                    "status-board",
+                    lambda: refresh_forever(self.status_board, self.store, self.clock.wall),
                 )
                 scheduler = self.supervisor.spawn(
                     "scheduler", self._loop, progress_within=_SCHEDULER_WITHIN

@@ -2,8 +2,10 @@
 
 The service tells the board about every stored check (``record``) and every config load
 (``set_zones``); a task of the service reads the outbox every few seconds in a thread
-(``refresh_deliveries``) for the delivery state of recent events. A request only calls
-``snapshot()``, which re-sorts the zones in memory when something changed since the last one.
+(``refresh_deliveries``) for the delivery state of recent events, and re-sorts the zones
+once a second when something changed (``rebuild``). A request only takes the latest
+``snapshot()``: a page is at most about a second behind the stored checks, and never waits
+for a sort of 10,000 zones.
 After a restart, recent events are found again in the outbox bodies of generic webhooks.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -38,6 +40,7 @@ log = structlog.get_logger(__name__)
 EVENTS_PER_ZONE = 10
 _OUTBOX_WINDOW = 5000  # newest outbox rows read at start and at most per refresh
 _REFRESH = 5.0  # seconds between outbox reads
+_REBUILD = 1.0  # seconds between re-sorts while checks come in: how stale a page may be
 
 
 @dataclass
@@ -87,6 +90,7 @@ class StatusBoard:
         self._deliveries: dict[str, dict[str, WebhookDelivery]] = {}
         self._from_id = 0  # the outbox is read from here on (the oldest entry still pending)
         self._snapshot: StatusSnapshot | None = None
+        self._dirty = True
 
     def set_zones(self, names: Iterable[str], now: int) -> None:
         """The configured zones: new ones wait for their first check, removed ones go."""
@@ -98,7 +102,7 @@ class StatusBoard:
                     self._events.pop(name, None)
             for name in wanted:
                 self._zones.setdefault(name, _Entry(next_check=now))
-            self._snapshot = None
+            self._dirty = True
 
     def record(
         self,
@@ -130,7 +134,7 @@ class StatusBoard:
                         e.at,
                     ),
                 )
-            self._snapshot = None
+            self._dirty = True
 
     def _add_event(self, zone: str, event: SentEvent) -> None:
         queue = self._events.setdefault(zone, deque(maxlen=EVENTS_PER_ZONE))
@@ -162,7 +166,7 @@ class StatusBoard:
             if rows:
                 self._from_id = min(pending) if pending else rows[-1].id + 1
             self._forget_deliveries()
-            self._snapshot = None
+            self._dirty = True
 
     def _forget_deliveries(self) -> None:
         """Keep delivery states only for events some zone still shows."""
@@ -172,33 +176,51 @@ class StatusBoard:
         self._deliveries = {k: v for k, v in self._deliveries.items() if k in shown}
 
     def snapshot(self, now: int) -> StatusSnapshot:
-        """Every zone in deadline order; re-sorted only when something changed."""
+        """The latest snapshot, without waiting for a re-sort (``rebuild`` makes them, in the
+        service's task); only the very first request builds one."""
+        current = self._snapshot
+        return current if current is not None else self.rebuild(now)
+
+    def rebuild(self, now: int) -> StatusSnapshot:
+        """A new snapshot when something changed since the last one (blocking: a thread).
+
+        The zones are copied under the lock; the sort runs outside it, so requests go on
+        reading the previous snapshot meanwhile.
+        """
         with self._lock:
-            if self._snapshot is None:
-                zones = [
-                    ZoneStatus(
-                        name,
-                        entry.report,
-                        entry.next_check,
-                        tuple(
-                            SentEvent(
-                                e.id, e.condition, e.kind, e.old_severity, e.new_severity, e.at,
-                                tuple(self._deliveries.get(e.id, {}).values()),
-                            )
-                            for e in self._events.get(name, ())
-                        ),
-                    )
-                    for name, entry in self._zones.items()
-                ]  # fmt: skip
-                self._snapshot = StatusSnapshot.build(now, zones)
-            return self._snapshot
+            if self._snapshot is not None and not self._dirty:
+                return self._snapshot
+            self._dirty = False
+            zones = [
+                ZoneStatus(
+                    name,
+                    entry.report,
+                    entry.next_check,
+                    tuple(
+                        SentEvent(
+                            e.id, e.condition, e.kind, e.old_severity, e.new_severity, e.at,
+                            tuple(self._deliveries.get(e.id, {}).values()),
+                        )
+                        for e in self._events.get(name, ())
+                    ),
+                )
+                for name, entry in self._zones.items()
+            ]  # fmt: skip
+        built = StatusSnapshot.build(now, zones)
+        self._snapshot = built
+        return built
 
 
-async def refresh_forever(board: StatusBoard, store: Store, interval: float = _REFRESH) -> None:
-    """The service's task: the outbox's delivery states into the board, every ``interval``."""
+async def refresh_forever(board: StatusBoard, store: Store, clock: Callable[[], float]) -> None:
+    """The service's task: a new snapshot every ``_REBUILD`` seconds when something changed,
+    and the outbox's delivery states every ``_REFRESH`` seconds."""
+    last_read = -_REFRESH
     while True:
-        try:
-            await asyncio.to_thread(board.refresh_deliveries, store)
-        except StateError as exc:  # shown as "unknown" until the next read succeeds
-            log.warning("status_refresh_failed", error=str(exc))
-        await asyncio.sleep(interval)
+        if clock() - last_read >= _REFRESH:
+            last_read = clock()
+            try:
+                await asyncio.to_thread(board.refresh_deliveries, store)
+            except StateError as exc:  # shown as "unknown" until the next read succeeds
+                log.warning("status_refresh_failed", error=str(exc))
+        await asyncio.to_thread(board.rebuild, int(clock()))
+        await asyncio.sleep(_REBUILD)
