@@ -1,4 +1,6 @@
-"""Issue 17: a crash in any long-lived task of the service is logged, counted and restarted,
+"""Issue 17: a crash in any long-lived task of the service (scheduler, webhook lane, probe reader,
+systemd pinger, metrics listener, heartbeat, outbox summary, status board) is logged, counted
+and restarted,
 and the next event still reaches a real receiver on loopback.
 
 The service runs in this process (``Service.run``) so that a fault can be injected into one task
@@ -27,8 +29,11 @@ from watchdog.config.parse import load_config
 from watchdog.engine.schedule import Schedule
 from watchdog.probe.pool import ProbePool, share
 from watchdog.service.clock import Clock
+from watchdog.service.heartbeat import Heartbeat
+from watchdog.service.http import HttpServer
 from watchdog.service.logsetup import Redactor
 from watchdog.service.loop import Service
+from watchdog.service.statusboard import StatusBoard
 from watchdog.service.store import Store
 from watchdog.service.systemd import SystemdNotifier
 
@@ -49,15 +54,15 @@ def _crash_once(real: Callable[..., Any]) -> Callable[..., Any]:
     return crashing
 
 
-def _crash_reader_once(real: Callable[..., Any]) -> Callable[..., Any]:
+def _crash_async_once(real: Callable[..., Any]) -> Callable[..., Any]:
     calls = 0
 
-    async def crashing(self: ProbePool, worker: Any) -> None:
+    async def crashing(*args: Any, **kwargs: Any) -> Any:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise RuntimeError("injected fault")
-        await real(self, worker)
+        return await real(*args, **kwargs)
 
     return crashing
 
@@ -68,12 +73,33 @@ def _inject(task: str, monkeypatch: pytest.MonkeyPatch) -> None:
     elif task == "webhook:ops":
         monkeypatch.setattr(delivery, "classify", _crash_once(delivery.classify))
     elif task == "probe-reader:1":
-        monkeypatch.setattr(ProbePool, "_read_frames", _crash_reader_once(ProbePool._read_frames))
+        monkeypatch.setattr(ProbePool, "_read_frames", _crash_async_once(ProbePool._read_frames))
+    elif task == "http":
+        monkeypatch.setattr(HttpServer, "serve", _crash_async_once(HttpServer.serve))
+    elif task == "heartbeat":
+        monkeypatch.setattr(Heartbeat, "_ping", _crash_async_once(Heartbeat._ping))
+    elif task == "outbox-summary":
+        monkeypatch.setattr(Store, "pending_summary", _crash_once(Store.pending_summary))
+    elif task == "status-board":
+        refresh = StatusBoard.refresh_deliveries
+        monkeypatch.setattr(StatusBoard, "refresh_deliveries", _crash_once(refresh))
     else:
         monkeypatch.setattr(SystemdNotifier, "ping", _crash_once(SystemdNotifier.ping))
 
 
-@pytest.mark.parametrize("task", ["scheduler", "webhook:ops", "probe-reader:1", "systemd-watchdog"])
+TASKS = [
+    "scheduler",
+    "webhook:ops",
+    "probe-reader:1",
+    "systemd-watchdog",
+    "http",
+    "heartbeat",
+    "outbox-summary",
+    "status-board",
+]
+
+
+@pytest.mark.parametrize("task", TASKS)
 async def test_a_crash_in_each_task_is_restarted_and_the_next_event_arrives(
     task: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -91,8 +117,11 @@ async def test_a_crash_in_each_task_is_restarted_and_the_next_event_arrives(
             dns.port,
             zones,
             webhook_url=receiver.url(),
-            settings={"probe_workers": 2, "interval": "1h"},
+            settings={"probe_workers": 2, "interval": "1h", "metrics_listen": "127.0.0.1:0"},
         )
+        # Every long-lived task runs: the listener, and a heartbeat to the same receiver.
+        with config.open("a") as extra:
+            extra.write(f'\n[heartbeat]\nurl = "{receiver.url("/heartbeat")}"\ninterval = "1s"\n')
         _inject(task, monkeypatch)
         systemd = SystemdNotifier({"NOTIFY_SOCKET": sd.address, "WATCHDOG_USEC": "1000000"})
         with Store(tmp_path / "state.sqlite3") as store, capture_logs() as logs:
@@ -117,7 +146,7 @@ async def test_a_crash_in_each_task_is_restarted_and_the_next_event_arrives(
 async def _zones_heard(receiver: Receiver, count: int) -> set[str]:
     """The zones of the events received, once ``count`` different ones came (60 s at most)."""
     for _ in range(6000):
-        heard = {json.loads(r.body)["zone"] for r in receiver.requests}
+        heard = {json.loads(r.body)["zone"] for r in receiver.requests if r.path != "/heartbeat"}
         if len(heard) >= count:
             return heard
         await asyncio.sleep(0.01)
