@@ -14,7 +14,6 @@ import contextlib
 import functools
 import io
 import os
-import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -33,9 +32,9 @@ from watchdog.errors import ConfigError, InvalidValueError, WatchdogError
 
 if TYPE_CHECKING:
     from watchdog.config.parse import Config
+    from watchdog.config.targets import ProbeSettings, ZoneTarget
     from watchdog.engine.assess import ZoneReport
     from watchdog.engine.observations import ZoneObservation
-    from watchdog.probe.prober import ProbeSettings, ZoneTarget
 
 __all__ = ["main", "parse_at", "parse_zone_name"]
 
@@ -44,7 +43,6 @@ EX_USAGE = 64  # sysexits: bad command line (service mode)
 EX_CONFIG = 78  # sysexits: bad configuration; RestartPreventExitStatus=78 in the unit
 
 _MAX_SECONDS = 2**31 - 1  # Unbound keeps val-sig-skew-* in an int; RRSIG times span 2^31 s
-_ANCHOR_FILE = re.compile(r"@\S+\s*")  # "@ IN DS ..." are records at the apex, not a file
 
 _T = TypeVar("_T")
 
@@ -193,7 +191,7 @@ def parse_zone_name(text: str, where: str) -> str:
     import dns.exception
     import dns.name
 
-    from watchdog.config.values import bad_zone_label
+    from watchdog.config.targets import bad_zone_label
 
     value = text.strip()
     if not value or any(c.isspace() for c in value):
@@ -253,27 +251,27 @@ def _warn_before(text: str) -> WarnBefore:
 
 
 def _trust_anchor_text(text: str) -> str:
+    from watchdog.config.targets import anchor_file
+
     if not text.strip():
         raise InvalidValueError("--trust-anchor: empty; give DS or DNSKEY records or @FILE")
-    if _ANCHOR_FILE.fullmatch(text):
-        return _read_text(text[1:].strip(), "--trust-anchor")
-    return text
+    named = anchor_file(text)
+    return text if named is None else _read_text(named, "--trust-anchor")
 
 
 def _coverage(args: argparse.Namespace, base: CoverageSettings) -> CoverageSettings:
     """The zone's coverage settings with --transfer, --tsig, --walk and --sample applied."""
     from watchdog.config.coverage import parse_tsig_key
-    from watchdog.probe.prober import parse_server
+    from watchdog.config.targets import anchor_file, parse_server
 
     changes: dict[str, Any] = {}
     if args.transfer is not None:
-        host, port = _option("--transfer", parse_server, args.transfer)
-        changes["transfer"] = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        changes["transfer"] = _option("--transfer", parse_server, args.transfer)
     if args.tsig is not None:
-        if not _ANCHOR_FILE.fullmatch(args.tsig):
+        path = anchor_file(args.tsig)  # the same "@FILE" form as --trust-anchor's
+        if path is None:
             # Not echoed: a secret pasted here by mistake would end up in the terminal log.
             raise InvalidValueError("--tsig: give the key file as @FILE, not the key itself")
-        path = args.tsig[1:].strip()
         changes["tsig"] = _option(
             "--tsig", functools.partial(parse_tsig_key, where=path), _read_text(path, "--tsig")
         )
@@ -305,11 +303,9 @@ def _override_policy(policy: ZonePolicy, args: argparse.Namespace) -> ZonePolicy
 
 def _jobs(args: argparse.Namespace) -> tuple[list[_Job], Config | None]:
     """The zones to check with their targets and policies, and the loaded config if any."""
-    from watchdog.probe.prober import ZoneTarget, parse_server, parse_trust_anchor
+    from watchdog.config.targets import ZoneTarget, parse_server
 
-    servers = tuple(args.server)
-    for text in servers:
-        _option("--server", parse_server, text)
+    servers = tuple(_option("--server", parse_server, text) for text in args.server)
     anchor = _trust_anchor_text(args.trust_anchor) if args.trust_anchor is not None else None
     names = [parse_zone_name(z, "ZONE") for z in args.zones]
     if args.zones_file is not None:
@@ -329,35 +325,47 @@ def _jobs(args: argparse.Namespace) -> tuple[list[_Job], Config | None]:
                 target = ZoneTarget(
                     zone.name,
                     servers or zone.servers,
-                    anchor or zone.trust_anchor,
+                    zone.trust_anchor,
                     zone.extra,
                     _coverage(args, zone.coverage),
                 )
                 jobs.append(_Job(target, _override_policy(zone.policy, args)))
     for name in names:  # zones not in the config are checked with the defaults
-        target = ZoneTarget(name, servers, anchor, coverage=_coverage(args, APEX_ONLY))
+        target = ZoneTarget(name, servers, coverage=_coverage(args, APEX_ONLY))
         jobs.append(_Job(target, _override_policy(ZonePolicy(), args)))
     if not jobs:
         raise _UsageError("no zone to check: give ZONE arguments, --zones-file or --config")
     unique: dict[str, _Job] = {}
     for job in jobs:  # a zone named twice is checked once, with its first (config) settings
         unique.setdefault(job.target.zone, job)
-    if anchor is not None:
-        for name in unique:
-            _option("--trust-anchor", functools.partial(parse_trust_anchor, zone=name), anchor)
+    if anchor is not None:  # the same records for every zone: each must own them
+        return [_with_anchor(job, anchor) for job in unique.values()], config
     return list(unique.values()), config
 
 
+def _with_anchor(job: _Job, text: str) -> _Job:
+    """``job`` with the --trust-anchor records instead of the config's or the parent's."""
+    import dns.name
+
+    from watchdog.config.targets import parse_trust_anchor
+
+    zone = dns.name.from_text(job.target.zone)
+    parse = functools.partial(parse_trust_anchor, zone=zone)
+    return replace(
+        job, target=replace(job.target, trust_anchor=_option("--trust-anchor", parse, text))
+    )
+
+
 def _probe_settings(args: argparse.Namespace, config: Config | None) -> ProbeSettings:
-    from watchdog.probe.prober import ProbeSettings, parse_server
+    from watchdog.config.targets import ProbeSettings, parse_server
 
     settings = ProbeSettings() if config is None else config.service.probe_settings()
     if args.resolver is not None:
-        host, port = _option("--resolver", parse_server, args.resolver)
-        if not _is_ip(host):
-            # Naming the resolver by a host name would need a resolver to find it.
-            raise InvalidValueError(f'--resolver "{args.resolver}": give an IP address')
-        settings = replace(settings, resolver=(host, port))
+        # ip_only: naming the resolver by a host name would need a resolver to find it.
+        resolver = _option(
+            "--resolver", functools.partial(parse_server, ip_only=True), args.resolver
+        )
+        settings = replace(settings, resolver=resolver)
     if args.timeout is not None:
         settings = replace(settings, timeout=args.timeout)
     return settings
@@ -368,16 +376,6 @@ async def _probe_all(jobs: Sequence[_Job], settings: ProbeSettings) -> list[Zone
 
     async with Prober(settings) as prober:
         return await prober.probe_many([j.target for j in jobs])
-
-
-def _is_ip(text: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 class _Discard(io.TextIOBase):
@@ -446,6 +444,20 @@ def _check(args: argparse.Namespace) -> int:
     return exit_code(reports, profile)
 
 
+def _validate_config(path: Path) -> int:
+    """``--validate-config``: every problem on stderr, exit 0 or 78. Only the config loader is
+    imported: ExecStartPre= runs this before every start, on configs of thousands of zones."""
+    from watchdog.config.parse import load_config
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"dnssec-watchdog: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    print(f"{path}: ok, {len(config.zones)} zones, {len(config.webhooks)} webhooks")
+    return 0
+
+
 def _lost_values(args: argparse.Namespace) -> None:
     """CPython 3.11's argparse turns "--opt=--" into [] instead of the text "--": refuse it as a
     missing value, instead of letting a list reach code that expects a string."""
@@ -463,10 +475,10 @@ def _run(argv: list[str]) -> int:
     if args.serve or args.validate_config:
         if args.config is None:
             raise _UsageError("--serve and --validate-config need --config PATH")
-        from watchdog.service.main import run_service, validate_config
-
         if args.validate_config:
-            return validate_config(Path(args.config))
+            return _validate_config(Path(args.config))
+        from watchdog.service.main import run_service
+
         return run_service(Path(args.config))
     if not args.check:
         raise _UsageError("say what to do: --check ZONE..., --serve --config PATH, or --help")

@@ -9,6 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import dns.name
+import dns.rdatatype
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -22,6 +24,8 @@ from watchdog.config.parse import (
     parse_config,
     webhook_matches,
 )
+from watchdog.config.targets import parse_trust_anchor
+from watchdog.config.values import _zone_origin
 from watchdog.engine.assess import WarnBefore, ZonePolicy
 from watchdog.engine.findings import Severity
 from watchdog.engine.profiles import ValidatorSettings
@@ -36,6 +40,11 @@ ENV = {
     "HOOK_KEY": "hmac-key-secret",
 }
 DS = "example.com. IN DS 12345 13 2 " + "0123456789abcdef" * 4
+
+
+def extra_text(zone: ZoneConfig) -> list[tuple[str, str]]:
+    """A zone's extra names and types as text."""
+    return [(name.to_text(), dns.rdatatype.to_text(rdtype)) for name, rdtype in zone.extra]
 
 
 def read_real_file(path: Path) -> str:
@@ -148,12 +157,12 @@ def test_reference_config_commented_examples_are_valid(tmp_path: Path) -> None:
     path.write_text(text)
     (zone,) = load_config(path, reference_env(tmp_path)).zones
     assert zone.servers == (
-        "192.0.2.1:53",
-        "ns1.example.net:5353",
-        "[2001:db8::1]:53",
+        ("192.0.2.1", 53),
+        ("ns1.example.net", 5353),
+        ("2001:db8::1", 53),
     )
     assert zone.policy.warn_before == WarnBefore(seconds=3 * 86400, percent=None)
-    assert zone.extra == (("www.example.com.", "A"), ("example.com.", "MX"))
+    assert extra_text(zone) == [("www.example.com.", "A"), ("example.com.", "MX")]
 
 
 # ---------------------------------------------------------------- bad configurations
@@ -414,7 +423,9 @@ def test_trust_anchor_file_is_read_at_load_time(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     (tmp_path / "example.com.ds").write_text(DS + "\n")
     path.write_text('[[zone]]\nname = "example.com"\ntrust_anchor = "@example.com.ds"\n')
-    assert load_config(path, {}).zones[0].trust_anchor == DS + "\n"
+    anchor = load_config(path, {}).zones[0].trust_anchor
+    assert anchor == parse_trust_anchor(DS, dns.name.from_text("example.com."))
+    assert anchor is not None and [ds.to_text() for ds in anchor.ds] == [DS.split(" DS ")[1]]
 
 
 def test_trust_anchor_file_problems_name_the_file(tmp_path: Path) -> None:
@@ -509,27 +520,27 @@ def test_zone_names_and_extra_names_are_normalized() -> None:
         }
     )
     assert [z.name for z in config.zones] == ["example.com.", "xn--bcher-kva.example.", "."]
-    assert config.zones[0].extra == (
+    assert extra_text(config.zones[0]) == [
         ("www.example.com.", "A"),
         ("example.com.", "MX"),
         ("mail.example.com.", "AAAA"),
-    )
+    ]
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("192.0.2.1", "192.0.2.1:53"),
-        ("192.0.2.1:5353", "192.0.2.1:5353"),
-        ("NS1.Example:5353", "ns1.example:5353"),
-        ("ns1.example.", "ns1.example:53"),
-        ("[2001:DB8::1]:53", "[2001:db8::1]:53"),
-        ("[2001:db8:0::1]", "[2001:db8::1]:53"),
-        ("2001:db8::1", "[2001:db8::1]:53"),
+        ("192.0.2.1", ("192.0.2.1", 53)),
+        ("192.0.2.1:5353", ("192.0.2.1", 5353)),
+        ("NS1.Example:5353", ("ns1.example", 5353)),
+        ("ns1.example.", ("ns1.example", 53)),
+        ("[2001:DB8::1]:53", ("2001:db8::1", 53)),
+        ("[2001:db8:0::1]", ("2001:db8::1", 53)),
+        ("2001:db8::1", ("2001:db8::1", 53)),
     ],
 )
-def test_server_addresses_are_normalized(text: str, expected: str) -> None:
-    """Servers come out as "host:port", IPv6 in brackets, as observations name them."""
+def test_server_addresses_are_normalized(text: str, expected: tuple[str, int]) -> None:
+    """Servers come out as (host, port): the address in canonical form, names lower case."""
     (zone,) = parse({"zone": [{"name": "example.com", "servers": [text]}]}).zones
     assert zone.servers == (expected,)
 
@@ -565,9 +576,11 @@ def test_zone_overrides_defaults_and_others_inherit_them() -> None:
     )
     a, b = config.zones
     assert a.policy == ZonePolicy(ValidatorSettings(0, 86400, 60), WarnBefore(3 * 86400, None))
-    assert (a.renotify, a.unreachable_after, a.extra) == (6 * 3600, 5, (("www.a.example.", "A"),))
+    assert (a.renotify, a.unreachable_after) == (6 * 3600, 5)
+    assert extra_text(a) == [("www.a.example.", "A")]
     assert b.policy == ZonePolicy(ValidatorSettings(600, 86400, 60), WarnBefore(3 * 86400, None))
-    assert (b.renotify, b.unreachable_after, b.extra) == (6 * 3600, 3, (("b.example.", "MX"),))
+    assert (b.renotify, b.unreachable_after) == (6 * 3600, 3)
+    assert extra_text(b) == [("b.example.", "MX")]
 
 
 def test_stall_margin_and_ignore_are_per_zone_with_defaults() -> None:
@@ -765,3 +778,15 @@ def test_a_wrong_typed_value_is_always_a_config_error(where: tuple[str, str], va
         parse_config(data, source="v", read_file=fault_reader, env=ENV)
     prefix = f"{section}[0]" if section in ("zone", "webhook") else section
     assert any(p.startswith(f"{prefix}.{key}") for p in info.value.problems), info.value.problems
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["example.com", "example.com.", "Example.COM", ".", "a-b_c.d0", "bücher.example",
+     "0/25.2.0.192.in-addr.arpa", "x" * 63 + ".example", "  padded.example  "],
+)  # fmt: skip
+def test_zone_names_read_as_dnspython_reads_them(text: str) -> None:
+    """The shortcut for plain zone names gives dnspython's canonical name, labels and text."""
+    expected = dns.name.from_text(text.strip()).canonicalize()
+    name, origin = _zone_origin(text)
+    assert (name, origin, origin.labels) == (expected.to_text(), expected, expected.labels)

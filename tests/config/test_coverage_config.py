@@ -60,7 +60,7 @@ def test_defaults_and_zone_keys_combine_and_the_key_comes_from_credentials(
         '[[zone]]\nname = "b.example"\nwalk = true\n[[zone]]\nname = "c.example"\n',
     )
     a, b, c = load_config(path, {"CREDENTIALS_DIRECTORY": str(credentials)}).zones
-    assert a.coverage.transfer == "127.0.0.1:5300" and a.coverage.mode == "transfer"
+    assert a.coverage.transfer == ("127.0.0.1", 5300) and a.coverage.mode == "transfer"
     assert a.coverage.tsig is not None and a.coverage.tsig.name == "xfr.example."
     assert (a.coverage.sample, a.coverage.walk_limit) == (4, 50)
     assert b.coverage == CoverageSettings(walk=True, walk_limit=50, sample=4)

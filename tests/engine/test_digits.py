@@ -20,11 +20,11 @@ from watchdog.alerting.retry import parse_retry_after
 from watchdog.alerting.signing import verify_signature
 from watchdog.cli import _positive_float, _seconds, parse_at
 from watchdog.config.parse import parse_config
+from watchdog.config.targets import parse_server
 from watchdog.engine.assess import WarnBefore
 from watchdog.engine.digits import ascii_int, is_ascii_digits
 from watchdog.engine.timeutil import parse_duration
 from watchdog.errors import ConfigError, InvalidValueError
-from watchdog.probe.discovery import parse_server
 from watchdog.service.systemd import watchdog_interval
 
 # Digits of other scripts, superscripts, fullwidth forms: isdigit() or int() accept each.

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from dns.dnssectypes import Algorithm
 from dns.rdtypes.ANY.DNSKEY import DNSKEY
 
+from watchdog.config.targets import TrustAnchor
 from watchdog.engine.assess import assess_zone
 from watchdog.engine.findings import Severity
 from watchdog.engine.observations import ChainStatus, Verification, ZoneObservation
@@ -29,7 +30,7 @@ from watchdog.errors import ProbeError
 from watchdog.probe import dnsio
 from watchdog.probe.assemble import Collected, assemble
 from watchdog.probe.discovery import ParentDS, ServerAddress
-from watchdog.probe.verify import SignatureVerifier, TrustAnchor
+from watchdog.probe.verify import SignatureVerifier
 
 APEX = dns.name.from_text("example.test.")
 PARENT = dns.name.from_text("test.")

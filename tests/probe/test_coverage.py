@@ -18,11 +18,13 @@ import dns.message
 import dns.query
 import pytest
 from lab import NsdServer, SignedZone, make_signed_zone, make_zone_keys, splice_rrsigs
+from targets import zone_target
 
 from watchdog.config.coverage import CoverageSettings, TsigKey
+from watchdog.config.targets import ProbeSettings, parse_server
 from watchdog.engine.assess import ZoneReport, assess_zone
 from watchdog.engine.coverage import APEX_UNCOVERED
-from watchdog.probe.prober import Prober, ProbeSettings, ZoneTarget
+from watchdog.probe.prober import Prober
 from watchdog.render.check import render_zone, zone_json
 
 pytestmark = pytest.mark.realdns
@@ -86,7 +88,7 @@ def where(server: NsdServer) -> str:
 async def check(
     prober: Prober, *addresses: str, coverage: CoverageSettings, anchor: Sequence[str] = ()
 ) -> ZoneReport:
-    target = ZoneTarget(
+    target = zone_target(
         ORIGIN, servers=addresses, trust_anchor="\n".join(anchor) or None, coverage=coverage
     )
     return assess_zone(await prober.probe(target), NOW)
@@ -105,7 +107,10 @@ async def test_a_transfer_finds_the_deep_rrset_that_expires_first(
     nsd = servers([zone], provide_xfr=True, tsig_keys={ORIGIN: (KEY.name, SECRET)})
     async with prober() as p:
         whole = await check(
-            p, where(nsd), anchor=zone.ds, coverage=CoverageSettings(transfer=where(nsd), tsig=KEY)
+            p,
+            where(nsd),
+            anchor=zone.ds,
+            coverage=CoverageSettings(transfer=parse_server(where(nsd)), tsig=KEY),
         )
         apex = await check(p, where(nsd), anchor=zone.ds, coverage=CoverageSettings())
 
@@ -131,8 +136,10 @@ async def test_the_alerting_state_counts_the_rrsets_by_state(
     zone = deep_zone(tmp_path)
     nsd = servers([zone], provide_xfr=True)
     async with prober() as p:
-        target = ZoneTarget(
-            ORIGIN, servers=(where(nsd),), coverage=CoverageSettings(transfer=where(nsd))
+        target = zone_target(
+            ORIGIN,
+            servers=(where(nsd),),
+            coverage=CoverageSettings(transfer=parse_server(where(nsd))),
         )
         observation = await p.probe(target)
     report = assess_zone(observation, NOW + 2 * DAY + 20 * 3600)
@@ -149,7 +156,7 @@ async def test_an_unchanged_serial_costs_no_cryptography(
     """The second check of an unchanged zone verifies nothing and reports the same coverage."""
     zone = deep_zone(tmp_path)
     nsd = servers([zone], provide_xfr=True)
-    coverage = CoverageSettings(transfer=where(nsd), sample=0)
+    coverage = CoverageSettings(transfer=parse_server(where(nsd)), sample=0)
     async with prober() as p:
         first = await check(p, where(nsd), coverage=coverage)
         done = p.coverage.verifier.verified
@@ -176,7 +183,7 @@ async def test_a_server_with_older_signatures_for_the_same_serial_is_stale(
             p,
             where(primary),
             where(secondary),
-            coverage=CoverageSettings(transfer=where(primary), sample=4),
+            coverage=CoverageSettings(transfer=parse_server(where(primary)), sample=4),
         )
     stale = [f for f in report.findings if f.code == "stale_signatures"]
     assert [f.server for f in stale] == [where(secondary)]
@@ -246,7 +253,7 @@ async def test_a_refused_or_unauthenticated_transfer_is_named(
     nsd = servers([zone], provide_xfr=xfr, tsig_keys={ORIGIN: (KEY.name, SECRET)})
     async with prober() as p:
         report = await check(
-            p, where(nsd), coverage=CoverageSettings(transfer=where(nsd), tsig=key)
+            p, where(nsd), coverage=CoverageSettings(transfer=parse_server(where(nsd)), tsig=key)
         )
     assert report.coverage is not None and report.coverage.mode == "apex"
     (fault,) = [f for f in report.findings if f.code == code]
@@ -290,7 +297,7 @@ async def test_a_transfer_cut_mid_way_is_never_judged_as_whole(
     try:
         async with fault, prober() as p:
             report = await check(
-                p, where(nsd), coverage=CoverageSettings(transfer=f"127.0.0.1:{port}")
+                p, where(nsd), coverage=CoverageSettings(transfer=("127.0.0.1", port))
             )
     finally:
         udp.close()

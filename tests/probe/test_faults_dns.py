@@ -42,7 +42,9 @@ import dns.zone
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from targets import zone_target
 
+from watchdog.config.targets import ProbeSettings, ZoneTarget
 from watchdog.demo.answers import answer, zones_by_origin
 from watchdog.demo.authserver import AuthServer
 from watchdog.demo.faults import Fault, FaultKind, Transport
@@ -53,7 +55,7 @@ from watchdog.errors import ProbeError
 from watchdog.probe import dnsio
 from watchdog.probe.assemble import Collected, assemble
 from watchdog.probe.discovery import ParentDS, ServerAddress
-from watchdog.probe.prober import Prober, ProbeSettings, ZoneTarget
+from watchdog.probe.prober import Prober
 from watchdog.probe.verify import SignatureVerifier
 
 DAY = 86400
@@ -150,7 +152,7 @@ class Lab:
         probe = ProbeSettings(
             timeout=query_timeout, retries=RETRIES, resolver=(HOST, self.resolver.port)
         )
-        targets = [*bad, ZoneTarget(OK, (self.good_address,), self.ok_anchor)]
+        targets = [*bad, zone_target(OK, (self.good_address,), self.ok_anchor)]
         started = time.monotonic()
         async with Prober(probe) as prober:
             observations = await prober.probe_many(targets)
@@ -234,7 +236,7 @@ async def test_a_server_fault_is_named_on_that_server(
     the zone is UNREACHABLE (nothing could be judged), and ok.test. does not notice."""
     async with AuthServer(signed(keys), faults=faults) as bad:
         address = f"{HOST}:{bad.port}"
-        cycle = await lab.cycle(ZoneTarget(BAD, (address,), anchor(keys, BAD)))
+        cycle = await lab.cycle(zone_target(BAD, (address,), anchor(keys, BAD)))
     finding = named(cycle, BAD, code, address)
     assert finding.severity is Severity.UNREACHABLE
     assert cycle.reports[BAD].severity is Severity.UNREACHABLE
@@ -246,7 +248,7 @@ async def test_tc_with_tcp_refused_is_connection_refused(lab: Lab) -> None:
     """TC=1 over UDP and nothing listening on TCP: connection_refused at once, on that server."""
     async with _TruncatingUdpOnly() as bad:
         address = f"{HOST}:{bad.port}"
-        cycle = await lab.cycle(ZoneTarget(BAD, (address,)))
+        cycle = await lab.cycle(zone_target(BAD, (address,)))
     assert named(cycle, BAD, "connection_refused", address).severity is Severity.UNREACHABLE
     assert cycle.reports[BAD].severity is Severity.UNREACHABLE
     lab.healthy(cycle)
@@ -257,7 +259,7 @@ async def test_a_tcp_answer_trickled_byte_by_byte_times_out(lab: Lab) -> None:
     timeout): the whole exchange is bounded, a timeout on that server, within the budget."""
     async with _TruncatingUdpOnly(trickle=True) as bad:
         address = f"{HOST}:{bad.port}"
-        cycle = await lab.cycle(ZoneTarget(BAD, (address,)))
+        cycle = await lab.cycle(zone_target(BAD, (address,)))
     assert named(cycle, BAD, "timeout", address).severity is Severity.UNREACHABLE
     lab.healthy(cycle)
 
@@ -267,7 +269,7 @@ async def test_a_64k_answer_over_tcp_is_read_whole(lab: Lab, keys: ZoneKeys) -> 
     timeout: the in-process server padding four answers to 64 KiB shares the test's loop and
     CPU, and on a busy machine that alone can take longer than 0.3 s.)"""
     async with AuthServer(signed(keys), faults=[Fault(FaultKind.HUGE)]) as bad:
-        target = ZoneTarget(BAD, (f"{HOST}:{bad.port}",), anchor(keys, BAD))
+        target = zone_target(BAD, (f"{HOST}:{bad.port}",), anchor(keys, BAD))
         cycle = await lab.cycle(target, query_timeout=2.0)
     report = cycle.reports[BAD]
     assert report.severity is Severity.OK, cycle.findings(BAD)
@@ -279,7 +281,7 @@ async def test_stray_datagrams_before_each_answer_are_ignored(lab: Lab, keys: Zo
     """Issue 17: before each answer, a wrong-id copy, an answer to another question and a copy
     from another port; the prober reads on to the right answer (RFC 5452 9.1): OK, no finding."""
     async with AuthServer(signed(keys), faults=[Fault(FaultKind.STRAYS)]) as bad:
-        target = ZoneTarget(BAD, (f"{HOST}:{bad.port}",), anchor(keys, BAD))
+        target = zone_target(BAD, (f"{HOST}:{bad.port}",), anchor(keys, BAD))
         cycle = await lab.cycle(target)
     report = cycle.reports[BAD]
     assert report.severity is Severity.OK, cycle.findings(BAD)
@@ -309,7 +311,7 @@ async def test_a_faulty_second_server_leaves_the_first_to_set_the_deadline(
         AuthServer(signed(keys), faults=[Fault(FaultKind.DROP)]) as dead,
     ):
         servers = (f"{HOST}:{fine.port}", f"{HOST}:{dead.port}")
-        cycle = await lab.cycle(ZoneTarget(BAD, servers, anchor(keys, BAD)))
+        cycle = await lab.cycle(zone_target(BAD, servers, anchor(keys, BAD)))
     named(cycle, BAD, "timeout", servers[1])
     report = cycle.reports[BAD]
     assert report.deadlines is not None and report.deadlines.strict_fail.server == servers[0]
@@ -322,7 +324,7 @@ async def test_a_lost_dnskey_answer_is_unknown_not_bogus(lab: Lab, keys: ZoneKey
     async with AuthServer(signed(keys), faults=[Fault(FaultKind.DROP, qtype=dns.rdatatype.DNSKEY)]
                           ) as bad:  # fmt: skip
         address = f"{HOST}:{bad.port}"
-        cycle = await lab.cycle(ZoneTarget(BAD, (address,), anchor(keys, BAD)))
+        cycle = await lab.cycle(zone_target(BAD, (address,), anchor(keys, BAD)))
     assert named(cycle, BAD, "timeout", address).rtype == "DNSKEY"
     report = cycle.reports[BAD]
     assert report.severity is Severity.UNKNOWN, cycle.findings(BAD)
@@ -336,7 +338,7 @@ async def test_unreachable_zone_with_an_anchor_does_not_claim_there_is_none(
     """Nothing answers for a zone with a trust anchor: the report says the chain could not be
     checked, not that there is "no DS and no trust anchor"."""
     async with AuthServer(signed(keys), faults=[Fault(FaultKind.DROP)]) as bad:
-        cycle = await lab.cycle(ZoneTarget(BAD, (f"{HOST}:{bad.port}",), anchor(keys, BAD)))
+        cycle = await lab.cycle(zone_target(BAD, (f"{HOST}:{bad.port}",), anchor(keys, BAD)))
     codes = [f.code for f in cycle.findings(BAD)]
     assert "chain_not_checked" not in codes
     assert "chain_unverified" in codes
@@ -389,7 +391,7 @@ async def test_a_signature_fault_is_named_on_the_server_serving_it(
     """Broken signing reaches the report as its own code on the server that serves it."""
     async with AuthServer(signed(keys, **options)) as bad:
         address = f"{HOST}:{bad.port}"
-        cycle = await lab.cycle(ZoneTarget(BAD, (address,), anchor(keys, BAD)))
+        cycle = await lab.cycle(zone_target(BAD, (address,), anchor(keys, BAD)))
     assert named(cycle, BAD, code, address).severity is severity
     assert cycle.reports[BAD].severity is zone_severity
     lab.healthy(cycle)
@@ -406,7 +408,7 @@ async def test_an_unknown_algorithm_is_unknown_not_bogus(lab: Lab, keys: ZoneKey
     ds = f"{BAD} IN DS {dns.dnssec.make_ds(APEX, ksk, 'SHA256').to_text()}"
     async with AuthServer(zone) as bad:
         address = f"{HOST}:{bad.port}"
-        cycle = await lab.cycle(ZoneTarget(BAD, (address,), ds))
+        cycle = await lab.cycle(zone_target(BAD, (address,), ds))
     assert named(cycle, BAD, "signature_unsupported_algorithm", address).severity is (
         Severity.UNKNOWN
     )
@@ -419,7 +421,7 @@ async def test_dnskey_without_matching_anchor_is_a_broken_chain(lab: Lab, keys: 
     named as signed by no key the anchor points at."""
     async with AuthServer(signed(keys)) as bad:
         address = f"{HOST}:{bad.port}"
-        cycle = await lab.cycle(ZoneTarget(BAD, (address,), anchor(make_keys(), BAD)))
+        cycle = await lab.cycle(zone_target(BAD, (address,), anchor(make_keys(), BAD)))
     assert named(cycle, BAD, "ds_mismatch", None).severity is Severity.BOGUS
     assert named(cycle, BAD, "signature_no_key", address).rtype == "DNSKEY"
     assert cycle.reports[BAD].severity is Severity.BOGUS
@@ -432,7 +434,7 @@ async def test_dnskey_without_matching_parent_ds_is_a_broken_chain(
     """The parent (through the resolver) publishes the DS of other keys than the ones served."""
     async with AuthServer(signed(make_keys())) as bad:
         address = f"{HOST}:{bad.port}"
-        cycle = await lab.cycle(ZoneTarget(BAD, (address,)))
+        cycle = await lab.cycle(zone_target(BAD, (address,)))
     assert named(cycle, BAD, "ds_mismatch", None).severity is Severity.BOGUS
     assert cycle.reports[BAD].severity is Severity.BOGUS
     assert cycle.reports[BAD].ds is not None  # the parent's DS was fetched and judged
@@ -446,7 +448,7 @@ async def test_a_cname_at_the_apex_is_named_on_the_server(lab: Lab) -> None:
     """The configured server answers the apex SOA question with a CNAME (alias.disc. is an
     alias, not a zone): named as such on that server, and not called BOGUS."""
     address = f"{HOST}:{lab.resolver.port}"
-    cycle = await lab.cycle(ZoneTarget("alias.disc.", (address,)))
+    cycle = await lab.cycle(zone_target("alias.disc.", (address,)))
     assert named(cycle, "alias.disc.", "cname_at_apex", address).severity is (Severity.UNREACHABLE)
     assert cycle.reports["alias.disc."].severity is Severity.UNREACHABLE
     lab.healthy(cycle)
@@ -454,7 +456,7 @@ async def test_a_cname_at_the_apex_is_named_on_the_server(lab: Lab) -> None:
 
 async def test_a_cname_at_the_apex_is_named_by_discovery(lab: Lab) -> None:
     """Asked for the NS of an alias, the resolver answers with the CNAME: discovery says so."""
-    cycle = await lab.cycle(ZoneTarget("alias.disc."))
+    cycle = await lab.cycle(zone_target("alias.disc."))
     assert "ns.disc." in named(cycle, "alias.disc.", "cname_at_apex", None).message
     assert cycle.reports["alias.disc."].severity is Severity.UNREACHABLE
     lab.healthy(cycle)
@@ -466,7 +468,7 @@ async def test_a_cname_at_the_apex_is_named_by_discovery(lab: Lab) -> None:
 async def test_an_ns_name_without_address_is_named(lab: Lab, zone: str, ns_name: str) -> None:
     """An NS name with no A/AAAA (absent, or a CNAME loop): ns_no_address names it, and the
     zone is UNREACHABLE with no_servers."""
-    cycle = await lab.cycle(ZoneTarget(zone))
+    cycle = await lab.cycle(zone_target(zone))
     assert ns_name in named(cycle, zone, "ns_no_address", None).message
     named(cycle, zone, "no_servers", None)
     assert cycle.reports[zone].severity is Severity.UNREACHABLE
@@ -630,7 +632,7 @@ def test_a_server_answering_damaged_bytes_becomes_findings(
 
     async def check() -> ZoneReport:
         async with Prober(probe) as prober:
-            observation = await prober.probe(ZoneTarget(BAD, (address,), anchor(_FUZZ_KEYS, BAD)))
+            observation = await prober.probe(zone_target(BAD, (address,), anchor(_FUZZ_KEYS, BAD)))
         return assess_zone(observation, int(time.time()))
 
     report = asyncio.run(check())
@@ -758,8 +760,8 @@ async def test_an_ns_loop_through_unbound_is_a_named_lookup_failure(
         async with Prober(probe) as prober:
             loop_zone, healthy = await prober.probe_many(
                 [
-                    ZoneTarget("loop.watchdog.test."),
-                    ZoneTarget(OK, (lab.good_address,), lab.ok_anchor),
+                    zone_target("loop.watchdog.test."),
+                    zone_target(OK, (lab.good_address,), lab.ok_anchor),
                 ]
             )
         seconds = time.monotonic() - started

@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 from lab import NsdServer, SignedZone, make_signed_zone, make_zone_keys
 from lab.process import run_tool
+from targets import zone_target
 
+from watchdog.config.targets import ProbeSettings
 from watchdog.engine.assess import ZonePolicy, ZoneReport, assess_zone
 from watchdog.engine.findings import Finding, Severity
-from watchdog.probe.prober import Prober, ProbeSettings, ZoneTarget
+from watchdog.probe.prober import Prober
 
 pytestmark = pytest.mark.realdns
 
@@ -71,7 +73,7 @@ def check(
     addresses: Sequence[str], zone: SignedZone, policy: ZonePolicy | None = None
 ) -> ZoneReport:
     """Probe the servers (trust anchor: the zone's DS) and judge at NOW."""
-    target = ZoneTarget(ORIGIN, tuple(addresses), "\n".join(zone.ds))
+    target = zone_target(ORIGIN, tuple(addresses), "\n".join(zone.ds))
     settings = ProbeSettings(timeout=1.0, retries=1, resolver=_NO_RESOLVER)
 
     async def probe() -> ZoneReport:

@@ -30,12 +30,13 @@ from service_harness import (
     wait_until,
     write_config,
 )
+from targets import zone_target
 
+from watchdog.config.targets import ProbeSettings, ZoneTarget
 from watchdog.engine.assess import assess_zone
 from watchdog.engine.findings import Severity
 from watchdog.engine.observations import ZoneObservation
 from watchdog.probe.pool import LOCAL_WEIGHT, ProbePool, ProbeWorkerError, share
-from watchdog.probe.prober import ProbeSettings, ZoneTarget
 
 # Two probers: names of share 0 (this process) and of share 1 (the child), chosen by the
 # pool's own rule and checked below, so both kinds are always exercised.
@@ -54,7 +55,7 @@ def expiration(zone: SignedZone) -> int:
 
 
 def target(zone: str, port: int) -> ZoneTarget:
-    return ZoneTarget(zone, servers=(f"127.0.0.1:{port}",))
+    return zone_target(zone, servers=(f"127.0.0.1:{port}",))
 
 
 def settings(port: int, timeout: float = 2.0) -> ProbeSettings:
@@ -106,7 +107,7 @@ async def test_every_zone_comes_back_once_with_its_own_deadline() -> None:
     zones = [signed(name, expires_in=(i + 2) * DAY) for i, name in enumerate(_HERE + _THERE)]
     with ZoneServer(zones) as server:
         targets = [
-            ZoneTarget(z.name, (f"127.0.0.1:{server.port}",), "\n".join(z.anchor)) for z in zones
+            zone_target(z.name, (f"127.0.0.1:{server.port}",), "\n".join(z.anchor)) for z in zones
         ]
         async with ProbePool(settings(server.port), 2) as pool:
             (child,) = pool.pids

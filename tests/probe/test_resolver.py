@@ -23,12 +23,14 @@ from pathlib import Path
 
 import pytest
 from lab import NsdServer, SignedZone, Unbound, make_signed_zone, make_zone_keys
+from targets import zone_target
 
+from watchdog.config.targets import ProbeSettings, ZoneTarget
 from watchdog.engine.assess import ZoneReport, assess_zone
 from watchdog.engine.findings import Severity
 from watchdog.engine.observations import ChainStatus, Verification, ZoneObservation
 from watchdog.engine.timeutil import rfc3339
-from watchdog.probe.prober import Prober, ProbeSettings, ZoneTarget
+from watchdog.probe.prober import Prober
 
 pytestmark = pytest.mark.realdns
 
@@ -163,7 +165,7 @@ async def test_discovery_and_the_ds_chain_through_a_real_resolver(
     """NS + A through Unbound find both addresses; the parent's DS ties the chain and its own
     signature verifies; the stale address is named and sets the zone's deadline."""
     lab = delegation()
-    obs = await probe(lab.resolver, ZoneTarget(CHILD))
+    obs = await probe(lab.resolver, zone_target(CHILD))
 
     assert {(s.address, s.name, s.serial) for s in obs.servers} == {
         (f"{FRESH}:53", "ns1.child.watchdog.test.", 2),
@@ -188,7 +190,7 @@ async def test_a_parent_ds_matching_no_dnskey_is_a_broken_chain(
 ) -> None:
     """The parent publishes the DS of another key: chain BROKEN, DNSKEY signatures NO_KEY."""
     lab = delegation(wrong_ds=True)
-    obs = await probe(lab.resolver, ZoneTarget(CHILD))
+    obs = await probe(lab.resolver, zone_target(CHILD))
 
     assert obs.chain is ChainStatus.BROKEN
     for server in obs.servers:
@@ -205,7 +207,7 @@ async def test_configured_host_names_are_resolved_through_the_resolver(
 ) -> None:
     """A configured "host" is looked up (A/AAAA), skipping NS discovery; DS still checked."""
     lab = delegation()
-    obs = await probe(lab.resolver, ZoneTarget(CHILD, servers=("ns2.child.watchdog.test",)))
+    obs = await probe(lab.resolver, zone_target(CHILD, servers=("ns2.child.watchdog.test",)))
 
     assert [(s.address, s.name, s.serial) for s in obs.servers] == [
         (f"{STALE}:53", "ns2.child.watchdog.test.", 1)
@@ -220,7 +222,7 @@ async def test_a_dead_resolver_leaves_the_zone_unreachable_not_crashed(
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    obs = await probe(("127.0.0.1", port), ZoneTarget(CHILD))
+    obs = await probe(("127.0.0.1", port), zone_target(CHILD))
 
     assert obs.servers == ()
     codes = {p.code for p in obs.problems}
@@ -233,7 +235,7 @@ def main() -> None:
     again six hours before the stale copy's signatures expire."""
     with tempfile.TemporaryDirectory() as workdir, ExitStack() as stack:
         lab = build_delegation(Path(workdir), stack)
-        obs = asyncio.run(probe(lab.resolver, ZoneTarget(CHILD)))
+        obs = asyncio.run(probe(lab.resolver, zone_target(CHILD)))
         print(f"probed through Unbound at {lab.resolver[0]}:{lab.resolver[1]}")
         for at in (NOW, lab.stale.expiration - 6 * 3600):
             print(f"\n--- judged at {rfc3339(at)} (fixed test clock) ---")

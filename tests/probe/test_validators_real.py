@@ -16,11 +16,13 @@ from pathlib import Path
 import pytest
 from lab import Kresd, NsdServer, Unbound, make_signed_zone, make_zone_keys
 from lab.process import run_tool
+from targets import zone_target
 
+from watchdog.config.targets import ProbeSettings
 from watchdog.engine.assess import ZoneReport, assess_zone
 from watchdog.engine.codes import Code
 from watchdog.engine.findings import Severity
-from watchdog.probe.prober import Prober, ProbeSettings, ZoneTarget
+from watchdog.probe.prober import Prober
 from watchdog.render.check import render_zone, zone_json
 
 pytestmark = [pytest.mark.realdns, pytest.mark.slow]
@@ -64,7 +66,7 @@ def test_each_validator_is_shown_beside_the_prediction(
         settings = ProbeSettings(
             timeout=2.0, retries=1, resolver=_NO_RESOLVER, validators=validators
         )
-        target = ZoneTarget(ORIGIN, (f"{nsd.address}:{nsd.port}",), "\n".join(zone.ds))
+        target = zone_target(ORIGIN, (f"{nsd.address}:{nsd.port}",), "\n".join(zone.ds))
 
         async def probe() -> ZoneReport:
             async with Prober(settings) as prober:

@@ -1,4 +1,4 @@
-"""Signature verification, DS/anchor matching and input parsing of the prober (no network).
+"""Signature verification and DS/anchor matching of the prober (no network).
 
 Keys are made here with cryptography and signatures with dnspython's dns.dnssec.sign, an
 independent signer; dns.dnssec.validate_rrsig serves as a second opinion where useful.
@@ -20,15 +20,13 @@ from dns.dnssectypes import Algorithm
 from dns.rdtypes.ANY.DNSKEY import DNSKEY
 from dns.rdtypes.ANY.RRSIG import RRSIG
 
+from watchdog.config.targets import parse_trust_anchor
 from watchdog.engine.observations import Verification
-from watchdog.errors import InvalidValueError
-from watchdog.probe.prober import parse_extra, parse_server
 from watchdog.probe.verify import (
     KeySet,
     SignatureVerifier,
     ds_matches,
     key_tag,
-    parse_trust_anchor,
     secure_entry_keys,
 )
 
@@ -266,122 +264,12 @@ def test_trust_anchor_accepts_what_the_signing_tools_print() -> None:
             f"    {ksk.to_text()[half:]} ) ; KSK",
         ]
     )
-    anchor = parse_trust_anchor(text, "example.test")
+    anchor = parse_trust_anchor(text, ZONE)
     assert anchor.zone == ZONE
     assert anchor.ds == (ds,)
     assert anchor.dnskeys == (ksk,)
     assert secure_entry_keys([ksk], ZONE, anchor.ds, []) == [ksk]
     assert secure_entry_keys([ksk], ZONE, [], anchor.dnskeys) == [ksk]
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("", "no DS or DNSKEY"),
-        ("; only a comment\n", "no DS or DNSKEY"),
-        ("other.test. IN DS 1 13 2 " + "ab" * 32, "owner must be the zone"),
-        ("example.test. IN A 192.0.2.1", "only DS and DNSKEY"),
-        ("example.test. IN DS 1 13 2 zz", "presentation format"),
-        ("example.test. IN DNSKEY 0 3 13 " + "AAAA" * 16, "not a zone key"),
-        ("example.test. CH DS 1 13 2 " + "ab" * 32, "presentation format"),
-    ],
-)
-def test_trust_anchor_errors_say_what_is_wrong(text: str, expected: str) -> None:
-    """A bad anchor raises InvalidValueError naming the zone and the problem."""
-    with pytest.raises(InvalidValueError, match=expected) as caught:
-        parse_trust_anchor(text, "example.test.")
-    assert "example.test." in str(caught.value)
-
-
-# -- parse_server and parse_extra ---------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("192.0.2.1", ("192.0.2.1", 53)),
-        ("192.0.2.1:5353", ("192.0.2.1", 5353)),
-        (" 127.0.0.2:53 ", ("127.0.0.2", 53)),
-        ("[2001:db8::1]:5353", ("2001:db8::1", 5353)),
-        ("[2001:DB8:0::1]", ("2001:db8::1", 53)),
-        ("2001:db8::1", ("2001:db8::1", 53)),
-        ("::1", ("::1", 53)),
-        ("NS1.Example.NET.", ("ns1.example.net", 53)),
-        ("ns1.example.net:8053", ("ns1.example.net", 8053)),
-    ],
-)
-def test_parse_server_accepts_the_documented_forms(text: str, expected: tuple[str, int]) -> None:
-    """host, host:port, [v6]:port and bare IPv6, normalised."""
-    assert parse_server(text) == expected
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "",
-        ":53",
-        "192.0.2.1:",
-        "192.0.2.1:0",
-        "192.0.2.1:65536",
-        "192.0.2.1:port",
-        "192.0.2.1:5\u00b3",  # a digit to str.isdigit(), not to int()
-        "[2001:db8::1]:\u0665\u0663",  # Arabic-Indic digits
-        "[192.0.2.1]:53",
-        "[2001:db8::1",
-        "[2001:db8::1]53",
-        "[2001:db8::1]:",
-        "2001:db8::zz",
-        "ns1..example",
-        "ns 1.example",
-        ".",
-    ],
-)
-def test_parse_server_rejects_bad_text_naming_it(text: str) -> None:
-    """Every rejection is an InvalidValueError quoting the text as given."""
-    with pytest.raises(InvalidValueError) as caught:
-        parse_server(text)
-    assert f'"{text}"' in str(caught.value)
-
-
-def test_parse_server_default_port() -> None:
-    """The default port applies only when none is given."""
-    assert parse_server("192.0.2.1", default_port=5300) == ("192.0.2.1", 5300)
-    assert parse_server("192.0.2.1:53", default_port=5300) == ("192.0.2.1", 53)
-
-
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        ("www", "www.example.test."),
-        ("@", "example.test."),
-        ("www.example.test.", "www.example.test."),
-        ("www.example.test", "www.example.test."),
-        ("example.test", "example.test."),
-        ("a.b", "a.b.example.test."),
-    ],
-)
-def test_extra_names_are_relative_unless_absolute_or_in_the_zone(name: str, expected: str) -> None:
-    """Relative names hang under the zone; absolute or zone-suffixed names stay as they are."""
-    owner, rdtype = parse_extra(name, "txt", ZONE)
-    assert owner == dns.name.from_text(expected)
-    assert rdtype == dns.rdatatype.TXT
-
-
-@pytest.mark.parametrize(
-    ("name", "rdtype", "expected"),
-    [
-        ("www", "RRSIG", "cannot be watched"),
-        ("www", "ANY", "cannot be watched"),
-        ("www", "AXFR", "cannot be watched"),
-        ("www", "NOSUCHTYPE", "unknown type"),
-        ("www.other.test.", "A", "not in the zone"),
-    ],
-)
-def test_extra_rejections_name_the_pair(name: str, rdtype: str, expected: str) -> None:
-    """Never ask for RRSIG (or meta types) directly; names outside the zone are refused."""
-    with pytest.raises(InvalidValueError, match=expected) as caught:
-        parse_extra(name, rdtype, ZONE)
-    assert name in str(caught.value)
 
 
 def test_dnssec_rdata_sanity() -> None:

@@ -58,10 +58,10 @@ class TsigKey:
 @dataclass(frozen=True, slots=True)
 class CoverageSettings:
     """How much of a zone a check covers: the apex only (no transfer, no walk), the whole zone
-    by transfer from ``transfer`` ("host:port"), or by walking the NSEC chain (``walk``).
-    A transfer wins over a walk when both are set."""
+    by transfer from ``transfer`` ((host, port), as parse_server gives it), or by walking the
+    NSEC chain (``walk``). A transfer wins over a walk when both are set."""
 
-    transfer: str | None = None
+    transfer: tuple[str, int] | None = None
     tsig: TsigKey | None = None
     walk: bool = False
     walk_limit: int = DEFAULT_WALK_LIMIT

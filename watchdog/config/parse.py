@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,15 +21,11 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import dns.exception
-import dns.name
-import dns.rdatatype
-import dns.zonefile
-
 from watchdog.config.coverage import APEX_ONLY, CoverageSettings, TsigKey, parse_tsig_key
+from watchdog.config.targets import ProbeSettings, TrustAnchor, anchor_file
+from watchdog.config.targets import quote as _quote
 from watchdog.config.values import (
     _ENV_NAME,
-    _anchor_problem,
     _choice,
     _describe,
     _duration,
@@ -41,14 +36,14 @@ from watchdog.config.values import (
     _listen,
     _name,
     _path,
-    _quote,
     _resolver,
+    _server,
+    _trust_anchor,
     _unknown_key,
     _warn_before,
     _whole,
-    _zone_name,
+    _zone_origin,
     _zone_pattern,
-    _zone_server,
 )
 from watchdog.engine.assess import WarnBefore, ZonePolicy
 from watchdog.engine.findings import Severity
@@ -59,7 +54,8 @@ from watchdog.engine.timeutil import format_duration
 from watchdog.errors import ConfigError, InvalidValueError
 
 if TYPE_CHECKING:
-    from watchdog.probe.prober import ProbeSettings
+    import dns.name
+    import dns.rdatatype
 
 __all__ = [
     "HEARTBEAT_METHODS",
@@ -112,10 +108,6 @@ class ServiceConfig:
 
     def probe_settings(self) -> ProbeSettings:
         """The prober's settings from this table."""
-        from watchdog.probe.prober import (
-            ProbeSettings,  # at call time: config stays importable without I/O
-        )
-
         return ProbeSettings(
             timeout=float(self.query_timeout),
             retries=self.retries,
@@ -134,9 +126,9 @@ class ZoneConfig:
     """One ``[[zone]]`` with the ``[defaults]`` it did not override applied."""
 
     name: str  # lowercase, ASCII (IDNA), with the final dot
-    servers: tuple[str, ...] = ()  # "192.0.2.1:53", "ns1.example:5353", "[2001:db8::1]:53"
-    trust_anchor: str | None = None  # DS/DNSKEY records in zone-file format
-    extra: tuple[tuple[str, str], ...] = ()  # (absolute owner name, type)
+    servers: tuple[tuple[str, int], ...] = ()  # (IP address or host name, port)
+    trust_anchor: TrustAnchor | None = None  # DS/DNSKEY records, parsed
+    extra: tuple[tuple[dns.name.Name, dns.rdatatype.RdataType], ...] = ()  # (absolute owner, type)
     policy: ZonePolicy = _DEFAULT_POLICY
     renotify: int = 86400
     unreachable_after: int = 3
@@ -251,7 +243,7 @@ def parse_config(
     defaults = parser.policy(
         parser.table(top.get("defaults", {}), "defaults", _POLICY_KEYS), "defaults", _BUILTIN_POLICY
     )
-    parser.extra_names(defaults.extra_path, defaults.extra, dns.name.root)  # even with no zone
+    parser.extra_names(defaults.extra_path, defaults.extra, _origin("."))  # even with no zone
     zones = parser.zones(top.get("zone", _MISSING), defaults)
     webhooks = parser.webhooks(top.get("webhook", []), [z.name for z in zones])
     heartbeat = parser.heartbeat(top["heartbeat"]) if "heartbeat" in top else None
@@ -302,6 +294,7 @@ class _Parser:
 
     def __init__(self, source: str, read_file: Callable[[Path], str], env: Mapping[str, str]):
         self.problems: list[str] = []
+        self.policies: dict[tuple[int, int, int, WarnBefore, frozenset[str]], ZonePolicy] = {}
         self.read_file = read_file
         self.env = env
         self.base_dir = Path(source).parent
@@ -384,6 +377,8 @@ class _Parser:
         return s
 
     def policy(self, t: Mapping[str, Any], path: str, fallback: _Policy) -> _Policy:
+        if t.keys().isdisjoint(_POLICY_KEYS):
+            return fallback  # the common case of a large config: every zone as [defaults]
         g = partial(self.get, t, path)
         seconds = partial(_whole, unit=" of seconds")
         return _Policy(
@@ -414,7 +409,7 @@ class _Parser:
         if "transfer_tsig_file" in t:
             tsig = self.tsig_key(_join(path, "transfer_tsig_file"), t["transfer_tsig_file"])
         settings = CoverageSettings(
-            transfer=g("transfer", fallback.transfer, _zone_server),
+            transfer=g("transfer", fallback.transfer, _server),
             tsig=tsig,
             walk=g("walk", fallback.walk, _boolean),
             walk_limit=g("walk_limit", fallback.walk_limit, partial(_whole, minimum=1)),
@@ -442,7 +437,7 @@ class _Parser:
 
     def extra_names(
         self, path: str, raw: object, origin: dns.name.Name
-    ) -> tuple[tuple[str, str], ...]:
+    ) -> tuple[tuple[dns.name.Name, dns.rdatatype.RdataType], ...]:
         return self.items(raw, path, partial(_extra_entry, origin=origin))
 
     def zones(self, raw: object, defaults: _Policy) -> tuple[ZoneConfig, ...]:
@@ -467,51 +462,61 @@ class _Parser:
     def zone(self, t: Mapping[str, Any], path: str, defaults: _Policy) -> ZoneConfig | None:
         if "name" not in t:
             self.problem(path, 'no name; add name = "example.com"')
-        name = self.get(t, path, "name", None, _zone_name)
+        named = self.get(t, path, "name", None, _zone_origin)
+        name, origin = named if named is not None else (None, None)
         policy = self.policy(t, path, defaults)
-        servers = (
-            self.items(t["servers"], f"{path}.servers", _zone_server) if "servers" in t else ()
-        )
-        origin = dns.name.from_text(name) if name is not None else None
+        servers = self.items(t["servers"], f"{path}.servers", _server) if "servers" in t else ()
         anchor = (
             self.trust_anchor(t["trust_anchor"], f"{path}.trust_anchor", origin)
             if "trust_anchor" in t
             else None
         )
-        extra = self.extra_names(policy.extra_path, policy.extra, origin or dns.name.root)
-        if origin is None or name is None:
+        extra = self.extra_names(policy.extra_path, policy.extra, origin or _origin("."))
+        if name is None or origin is None:
             return None
-        settings = ValidatorSettings(
-            policy.skew_min, policy.skew_max, policy.powerdns_inception_skew
-        )
         return ZoneConfig(
             name=name,
             servers=servers,
             trust_anchor=anchor,
             extra=extra,
-            policy=ZonePolicy(
-                settings=settings, warn_before=policy.warn_before, ignore=frozenset(policy.ignore)
-            ),
+            policy=self.zone_policy(policy),
             renotify=policy.renotify,
             unreachable_after=policy.unreachable_after,
             coverage=policy.coverage,
             stall_margin=policy.stall_margin,
         )
 
-    def trust_anchor(self, raw: object, path: str, zone: dns.name.Name | None) -> str | None:
+    def zone_policy(self, policy: _Policy) -> ZonePolicy:
+        """The ZonePolicy of ``policy``'s values: one object for every zone with the same."""
+        ignore = frozenset(policy.ignore)
+        skews = (policy.skew_min, policy.skew_max, policy.powerdns_inception_skew)
+        key = (*skews, policy.warn_before, ignore)
+        found = self.policies.get(key)
+        if found is None:
+            settings = ValidatorSettings(*skews)
+            found = ZonePolicy(settings=settings, warn_before=policy.warn_before, ignore=ignore)
+            self.policies[key] = found
+        return found
+
+    def trust_anchor(
+        self, raw: object, path: str, zone: dns.name.Name | None
+    ) -> TrustAnchor | None:
         if not isinstance(raw, str):
             self.problem(path, f'expected DS/DNSKEY records or "@/path/file", got {_describe(raw)}')
             return None
         text: str | None = raw
         file = None
-        if re.fullmatch(r"@\S+\s*", raw):  # "@ IN DS ..." are records at the apex
-            file = self.base_dir / raw[1:].strip()
+        named = anchor_file(raw)
+        if named is not None:
+            file = self.base_dir / named
             text = self.read(path, file)
-        if text is not None and zone is not None:
-            problem = _anchor_problem(text, zone, file)
-            if problem:
-                self.problem(path, problem)
-        return text
+        if text is None or zone is None:
+            return None
+        try:
+            return _trust_anchor(text, zone, file)
+        except InvalidValueError as exc:
+            self.problem(path, str(exc))
+        return None
 
     def read(self, path: str, file: Path) -> str | None:
         try:
@@ -660,6 +665,13 @@ class _Parser:
         else:
             file = self.base_dir / relative
         return self.read(path, file), f"the content of {file}"
+
+
+def _origin(name: str) -> dns.name.Name:
+    """A zone name as checked by ``_zone_name``, as a dnspython name."""
+    import dns.name
+
+    return dns.name.from_text(name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,30 +6,34 @@ or raises InvalidValueError with a message that never repeats a secret. Internal
 from __future__ import annotations
 
 import difflib
-import ipaddress
-import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import dns.exception
-import dns.name
-import dns.rdatatype
-import dns.zonefile
-
+from watchdog.config.targets import (
+    AnchorSyntaxError,
+    TrustAnchor,
+    bad_zone_label,
+    parse_extra,
+    parse_server,
+    parse_trust_anchor,
+)
+from watchdog.config.targets import quote as _quote
 from watchdog.engine.assess import WarnBefore
 from watchdog.engine.timeutil import format_duration, parse_duration
 from watchdog.errors import InvalidValueError
-from watchdog.probe.discovery import parse_server
-from watchdog.probe.verify import parse_trust_anchor
 
-__all__ = ["bad_zone_label"]  # the rest is internal to watchdog.config.parse
+if TYPE_CHECKING:
+    import dns.name
+    import dns.rdatatype
+
+__all__: list[str] = []  # internal to watchdog.config.parse
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_LABEL = re.compile(rb"[a-z0-9_/-]+")  # "/" for RFC 2317 classless reverse zones
 
 
 def _join(path: str, key: object) -> str:
@@ -42,12 +46,6 @@ def _unknown_key(key: object, known: Sequence[str]) -> str:
     if close:
         return f'unknown key; did you mean "{close[0]}"?'
     return f"unknown key; known keys: {', '.join(known)}"
-
-
-def _quote(text: str, limit: int = 60) -> str:
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return f'"{text}"' if text.isprintable() else json.dumps(text)
 
 
 _KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
@@ -156,37 +154,50 @@ def _warn_before(value: object) -> WarnBefore:
         ) from None
 
 
-def _dns_name(text: str, origin: dns.name.Name) -> dns.name.Name:
+def _dns_name(text: str, origin: dns.name.Name | None = None) -> dns.name.Name:
+    """``text`` as a DNS name, relative to ``origin`` (None: the root)."""
+    import dns.exception
+    import dns.name
+
     if not text or any(c.isspace() for c in text):
         raise InvalidValueError(f"{_quote(text)} is not a DNS name")
     try:
-        return dns.name.from_text(text, origin)
+        return dns.name.from_text(text, dns.name.root if origin is None else origin)
     except (dns.exception.DNSException, ValueError) as exc:
         raise InvalidValueError(f"{_quote(text)} is not a valid DNS name: {exc}") from None
 
 
-def bad_zone_label(name: dns.name.Name) -> str | None:
-    """The first label of a canonical zone name outside letters, digits, "-", "_" (and "/",
-    RFC 2317 classless reverse zones), for display; None when every label fits. Used by the
-    config and by ``--check`` alike, so both accept the same zone names."""
-    for label in name.labels:
-        if label and not _LABEL.fullmatch(label):
-            return label.decode("ascii", "backslashreplace")
-    return None
-
-
 def _zone_name(value: object) -> str:
+    return _zone_origin(value)[0]
+
+
+# A zone name already in the form _zone_origin gives (lower case, ASCII letters, digits, "-",
+# "_"): its labels are taken as they are, without dnspython's text parser (IDNA, escapes),
+# most of a large config's zone-name work.
+_PLAIN_ZONE = re.compile(r"(?:[a-z0-9_-]{1,63}\.)+|\.", re.ASCII)
+
+
+def _zone_origin(value: object) -> tuple[str, dns.name.Name]:
+    """A zone name (lower case, ASCII (IDNA), labels as bad_zone_label allows), as text with
+    the final dot and as a dnspython name."""
+    import dns.name
+
     text = _string(value).strip()
     if not text:
         raise InvalidValueError('is empty; use a zone name such as "example.com"')
-    name = _dns_name(text, dns.name.root).canonicalize()
+    plain = text if text.endswith(".") else text + "."
+    if plain == ".":
+        return plain, dns.name.root
+    if _PLAIN_ZONE.fullmatch(plain) and len(plain) <= 254:  # 255 octets on the wire
+        return plain, dns.name.Name(plain.encode().split(b"."))
+    name = _dns_name(text).canonicalize()
     shown = bad_zone_label(name)
     if shown is not None:
         raise InvalidValueError(
             f'{_quote(text)}: the label "{shown}" is not a zone name label '
             '(letters, digits, "-", "_")'
         )
-    return name.to_text()
+    return name.to_text(), name
 
 
 def _zone_pattern(value: object, zones: Sequence[str]) -> str:
@@ -207,35 +218,17 @@ def _glob_pattern(text: str) -> str:
 
 
 def _server(value: object, ip_only: bool = False) -> tuple[str, int]:
-    """(host, port) with the IP address in canonical form or the host name in lower case.
-
-    The prober's own parser decides the syntax, so what loads here is what it accepts; the config
-    adds two rules of its own on top.
-    """
+    """(host, port) with the IP address in canonical form or the host name in lower case, by
+    the parser the command line uses too (one rule); the message adds the accepted forms."""
     text = _string(value).strip()
     if ip_only:
         examples = '"system", "192.0.2.53" or "[2001:db8::53]:53"'
     else:
         examples = '"192.0.2.1", "ns1.example:5353" or "[2001:db8::1]:53"'
-    bad = InvalidValueError(f"{_quote(text)} is not a server address; use {examples}")
     try:
-        host, port = parse_server(text)
+        return parse_server(text, ip_only=ip_only)
     except InvalidValueError:
-        raise bad from None
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        # Host names are for zone servers only (the resolver must be reachable without one);
-        # an all-numeric name is a mistyped IPv4 address, not a host.
-        if ip_only or re.fullmatch(r"[\d.]+", host, re.ASCII):
-            raise bad from None
-    return host, port
-
-
-def _zone_server(value: object) -> str:
-    """A server as ServerObservation.address names it: "host:port", IPv6 in brackets."""
-    host, port = _server(value)
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        raise InvalidValueError(f"{_quote(text)} is not a server address; use {examples}") from None
 
 
 _LISTEN = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<v4>[0-9.]+)):(?P<port>[0-9]{1,5})")
@@ -272,57 +265,24 @@ def _resolver(value: object) -> tuple[str, int] | None:
     return _server(value, ip_only=True)
 
 
-def _extra_entry(value: object, origin: dns.name.Name) -> tuple[str, str]:
-    text = _string(value)
-    parts = text.split()
-    if len(parts) != 2:
-        raise InvalidValueError(f'{_quote(text)} is not "NAME TYPE"; use e.g. "www A" or "@ MX"')
-    owner = _dns_name(parts[0], origin).canonicalize()
-    if not owner.is_subdomain(origin):
-        raise InvalidValueError(f'{_quote(text)}: {owner} is not in zone "{origin}"')
+def _extra_entry(
+    value: object, origin: dns.name.Name
+) -> tuple[dns.name.Name, dns.rdatatype.RdataType]:
+    return parse_extra(_string(value), origin)
+
+
+def _trust_anchor(text: str, zone: dns.name.Name, file: Path | None) -> TrustAnchor:
+    """The anchor in ``text`` (read from ``file``); InvalidValueError says what is wrong,
+    naming the line (and the file) of a syntax error."""
     try:
-        rdtype = dns.rdatatype.from_text(parts[1])
-    except (dns.exception.DNSException, ValueError):
+        return parse_trust_anchor(text, zone)
+    except AnchorSyntaxError as exc:
+        at = f"line {exc.line}{f' of {file}' if file else ''}"
         raise InvalidValueError(
-            f"{_quote(text)}: {_quote(parts[1])} is not a DNS record type (A, AAAA, MX, TXT, ...)"
+            f"not DS or DNSKEY records in zone-file format ({at}: {exc.detail})"
         ) from None
-    # DESIGN.md 2: never query RRSIG directly (servers refuse or answer partially); meta types
-    # (ANY, AXFR, OPT...) are not RRsets at all.
-    if rdtype == dns.rdatatype.RRSIG or dns.rdatatype.is_metatype(rdtype):
-        raise InvalidValueError(
-            f"{_quote(text)}: {dns.rdatatype.to_text(rdtype)} cannot be "
-            "watched; name the type it covers"
-        )
-    return owner.to_text(), dns.rdatatype.to_text(rdtype)
-
-
-def _anchor_syntax_error(text: str, zone: dns.name.Name) -> tuple[int, str] | None:
-    """(line, message) of the first zone-file syntax error in anchor text, or None."""
-    try:
-        dns.zonefile.read_rrsets(text, origin=zone, relativize=False, default_ttl=0, rdclass=None)
-    except (dns.exception.DNSException, ValueError) as exc:
-        match = re.match(r"<input>:(\d+):\s*(.*)", str(exc), re.DOTALL)
-        return (int(match[1]), match[2]) if match else (0, str(exc))
-    return None
-
-
-def _anchor_problem(text: str, zone: dns.name.Name, file: Path | None) -> str | None:
-    """What is wrong with trust anchor text for ``zone`` (read from ``file``), or None."""
-    error = _anchor_syntax_error(text, zone)
-    if error is not None:
-        line, message = error
-        # dnspython names the line after the record when it had read its end of line already;
-        # if the lines before that one hold the same error, the record is on the line before.
-        head = "\n".join(text.splitlines()[: line - 1])
-        if line > 1 and (earlier := _anchor_syntax_error(head, zone)) and earlier[1] == message:
-            line -= 1
-        at = f"line {line}{f' of {file}' if file else ''}: " if line else ""
-        return f"not DS or DNSKEY records in zone-file format ({at}{message})"
-    try:  # the prober's own check, so that what loads here is what it accepts
-        parse_trust_anchor(text, zone.to_text())
     except InvalidValueError as exc:
-        return f"{exc} (in {file})" if file else str(exc)
-    return None
+        raise InvalidValueError(f"{exc} (in {file})" if file else str(exc)) from None
 
 
 def _is_http_url(url: str) -> bool:

@@ -24,6 +24,7 @@ from dns.rdtypes.ANY.NSEC3PARAM import NSEC3PARAM
 from dns.rdtypes.ANY.RRSIG import RRSIG
 from dns.rdtypes.ANY.SOA import SOA
 
+from watchdog.config.targets import TrustAnchor
 from watchdog.engine.codes import Code
 from watchdog.engine.findings import Finding, Severity
 from watchdog.engine.observations import (
@@ -44,7 +45,6 @@ from watchdog.probe.verify import (
     SUPPORTED_DIGESTS,
     KeySet,
     SignatureVerifier,
-    TrustAnchor,
     ds_matches,
     key_tag,
     secure_entry_keys,

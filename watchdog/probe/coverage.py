@@ -34,7 +34,7 @@ from watchdog.engine.observations import (
 )
 from watchdog.engine.timeutil import serial_precedes
 from watchdog.errors import ProbeError
-from watchdog.probe.discovery import ServerAddress, parse_server
+from watchdog.probe.discovery import ServerAddress
 from watchdog.probe.dnsio import Answer
 from watchdog.probe.transfer import RRsetKey, ZoneContent, transfer_zone
 from watchdog.probe.verify import KeySet, SignatureVerifier
@@ -79,8 +79,7 @@ class CoverageProbe:
         """This check's coverage and, per server address, the sampled RRsets it served."""
         mode = settings.mode
         if settings.transfer is not None:
-            host, port = parse_server(settings.transfer)
-            source = ServerAddress(host, port)
+            source = ServerAddress(*settings.transfer)
         else:
             source = servers[0] if servers else ServerAddress("", 0)
         if not source.host:

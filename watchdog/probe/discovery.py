@@ -21,9 +21,8 @@ from dns.rdtypes.IN.A import A
 from dns.rdtypes.IN.AAAA import AAAA
 
 from watchdog.engine.codes import Code
-from watchdog.engine.digits import ascii_int
 from watchdog.engine.findings import Finding, Severity
-from watchdog.errors import InvalidValueError, ProbeError
+from watchdog.errors import ProbeError
 from watchdog.probe.dnsio import Answer, RRset, format_address
 
 __all__ = [
@@ -33,7 +32,6 @@ __all__ = [
     "ServerAddress",
     "discover",
     "lookup_ds",
-    "parse_server",
     "resolve_configured",
     "system_resolvers",
 ]
@@ -72,51 +70,6 @@ class ParentDS:
     rrset: RRset | None = None
     rrsigs: RRset | None = None
     problems: tuple[Finding, ...] = ()
-
-
-def parse_server(text: str, default_port: int = 53) -> tuple[str, int]:
-    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address -> (host, port).
-
-    Raises InvalidValueError naming the text. IP addresses come back in canonical form, host
-    names in lower case without the final dot.
-    """
-    raw = text.strip()
-    host, port_text = raw, ""
-    if raw.startswith("["):
-        end = raw.find("]")
-        if end < 0 or (end + 1 < len(raw) and raw[end + 1] != ":"):
-            raise InvalidValueError(f'server "{text}": expected "[IPv6]" or "[IPv6]:port"')
-        host, port_text = raw[1:end], raw[end + 2 :]
-        if end + 1 < len(raw) and not port_text:
-            raise InvalidValueError(f'server "{text}": missing port after ":"')
-        if not _is_ip(host, 6):
-            raise InvalidValueError(f'server "{text}": "{host}" is not an IPv6 address')
-    elif raw.count(":") == 1:
-        host, port_text = raw.split(":")
-        if not port_text:
-            raise InvalidValueError(f'server "{text}": missing port after ":"')
-    port = default_port
-    if port_text:
-        # ASCII only: str.isdigit() also accepts "³" and other digits int() refuses.
-        try:
-            port = ascii_int(port_text, "port", minimum=1, maximum=65535)
-        except InvalidValueError:
-            raise InvalidValueError(f'server "{text}": port must be 1 to 65535') from None
-    if not host:
-        raise InvalidValueError(f'server "{text}": no host')
-    try:
-        return str(ipaddress.ip_address(host)), port
-    except ValueError:
-        pass
-    if ":" in host:
-        raise InvalidValueError(f'server "{text}": "{host}" is not an IPv6 address')
-    try:
-        name = dns.name.from_text(host)
-    except dns.exception.DNSException as exc:
-        raise InvalidValueError(f'server "{text}": "{host}" is not a host name ({exc})') from exc
-    if name == dns.name.root or not all(_hostname_label(label) for label in name.labels[:-1]):
-        raise InvalidValueError(f'server "{text}": "{host}" is not a host name or IP address')
-    return name.to_text(omit_final_dot=True).lower(), port
 
 
 def system_resolvers() -> tuple[tuple[str, int], ...]:
@@ -173,7 +126,8 @@ async def discover(zone: dns.name.Name, ask: Ask) -> Discovery:
 
 
 async def resolve_configured(configured: Sequence[tuple[str, int]], ask: Ask) -> Discovery:
-    """Configured servers (from parse_server): addresses as they are, host names looked up."""
+    """Configured servers (parsed by watchdog.config.targets.parse_server): addresses as
+    they are, host names looked up."""
     servers: list[ServerAddress] = []
     lookups = []
     for host, port in configured:
@@ -267,10 +221,3 @@ def _is_ip(text: str, version: int | None = None) -> bool:
     except ValueError:
         return False
     return version is None or address.version == version
-
-
-def _hostname_label(label: bytes) -> bool:
-    return 0 < len(label) <= 63 and all(c in _HOST_CHARS for c in label.lower())
-
-
-_HOST_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_")

@@ -36,10 +36,11 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Self
 
+from watchdog.config.targets import ProbeSettings, ZoneTarget
 from watchdog.engine.observations import ZoneObservation
 from watchdog.errors import WatchdogError
 from watchdog.probe import dnsio
-from watchdog.probe.prober import Prober, ProbeSettings, ZoneTarget
+from watchdog.probe.prober import Prober
 from watchdog.service.supervisor import Spawn, spawn_plain
 
 __all__ = [

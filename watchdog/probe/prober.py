@@ -13,12 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import math
 import random
 import string
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
@@ -27,7 +25,8 @@ import dns.name
 import dns.rdatatype
 from dns.rdtypes.ANY.RRSIG import RRSIG
 
-from watchdog.config.coverage import APEX_ONLY, CoverageSettings
+from watchdog.config.coverage import CoverageSettings
+from watchdog.config.targets import ProbeSettings, ZoneTarget
 from watchdog.engine.codes import Code
 from watchdog.engine.findings import Finding, Severity
 from watchdog.engine.observations import (
@@ -46,29 +45,16 @@ from watchdog.probe.discovery import (
     ServerAddress,
     discover,
     lookup_ds,
-    parse_server,
     resolve_configured,
 )
 from watchdog.probe.dnsio import Answer
 from watchdog.probe.resolver import Resolver
 from watchdog.probe.validators import ask_validators
-from watchdog.probe.verify import SignatureVerifier, parse_trust_anchor
+from watchdog.probe.verify import SignatureVerifier
 
-__all__ = [
-    "ProbeSettings",
-    "Prober",
-    "ZoneTarget",
-    "parse_extra",
-    "parse_server",
-    "parse_trust_anchor",
-]
+__all__ = ["Prober"]
 
 
-# Types one must never ask for (RFC 4035 3.1.1: RRSIGs come with the data they cover; servers
-# refuse or answer partially when asked for them directly), and meta types.
-_FORBIDDEN_EXTRA = frozenset(
-    {"RRSIG", "ANY", "AXFR", "IXFR", "OPT", "TSIG", "TKEY", "MAILA", "MAILB", "NONE"}
-)
 # Without any answer from the address there is nothing else to ask it.
 _NO_ANSWER = frozenset(
     {Code.TIMEOUT, Code.CONNECTION_REFUSED, Code.NETWORK_UNREACHABLE, Code.NETWORK_ERROR}
@@ -78,53 +64,7 @@ _FAMILY_NAMES = {4: "IPv4", 6: "IPv6"}
 _AUTHORITY_ROLES = frozenset({"denial", "extra"})
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeSettings:
-    """Timeouts, retries and concurrency of the prober; ``resolver`` None = /etc/resolv.conf."""
-
-    timeout: float = 2.0
-    retries: int = 2
-    max_concurrency: int = 256
-    per_server_concurrency: int = 8
-    resolver: tuple[str, int] | None = None
-    validators: tuple[tuple[str, int], ...] = ()  # validating resolvers to ask beside
-
-
-@dataclass(frozen=True, slots=True)
-class ZoneTarget:
-    """One zone to probe; empty ``servers`` means discover them through the resolver."""
-
-    zone: str
-    servers: tuple[str, ...] = ()  # "host", "host:port", "[v6]:port"
-    trust_anchor: str | None = None  # DS/DNSKEY records in presentation format
-    extra: tuple[tuple[str, str], ...] = ()  # (name relative or absolute, type)
-    coverage: CoverageSettings = APEX_ONLY  # or the whole zone: transfer, walk (coverage.py)
-
-
-def parse_extra(
-    name: str, rdtype: str, zone: dns.name.Name
-) -> tuple[dns.name.Name, dns.rdatatype.RdataType]:
-    """An extra (name, type) to watch: relative to ``zone`` unless absolute ("www.example.")
-    or already ending in the zone name; must be at or below the zone."""
-    what = f'extra "{name} {rdtype}" of {zone}'
-    try:
-        kind = dns.rdatatype.from_text(rdtype)
-    except dns.exception.DNSException:
-        raise InvalidValueError(f"{what}: unknown type {rdtype!r}") from None
-    if dns.rdatatype.to_text(kind) in _FORBIDDEN_EXTRA or dns.rdatatype.is_metatype(kind):
-        raise InvalidValueError(f"{what}: type {rdtype} cannot be watched (ask for the data type)")
-    try:
-        absolute = dns.name.from_text(name, None)
-        if not absolute.is_absolute() and name != "@":
-            full = absolute.derelativize(dns.name.root)
-            absolute = full if full.is_subdomain(zone) else absolute.derelativize(zone)
-        elif name == "@":
-            absolute = zone
-    except dns.exception.DNSException as exc:
-        raise InvalidValueError(f"{what}: not a domain name ({exc})") from exc
-    if not absolute.is_subdomain(zone):
-        raise InvalidValueError(f"{what}: {absolute} is not in the zone")
-    return absolute, kind
+_DEFAULT_SETTINGS = ProbeSettings()
 
 
 class Prober:
@@ -133,7 +73,7 @@ class Prober:
     Use as ``async with Prober(settings) as prober: await prober.probe_many(targets)``.
     """
 
-    def __init__(self, settings: ProbeSettings = ProbeSettings()) -> None:
+    def __init__(self, settings: ProbeSettings = _DEFAULT_SETTINGS) -> None:
         self.settings = settings
         self.verifier = SignatureVerifier()
         self._slots = asyncio.Semaphore(settings.max_concurrency)
@@ -221,9 +161,7 @@ class Prober:
             apex = dns.name.from_text(target.zone)
         except dns.exception.DNSException as exc:
             raise InvalidValueError(f'zone "{target.zone}" is not a domain name ({exc})') from exc
-        anchor = _trust_anchor(target.trust_anchor, target.zone) if target.trust_anchor else None
-        extras = [parse_extra(name, rdtype, apex) for name, rdtype in target.extra]
-        configured = [parse_server(text) for text in target.servers]
+        anchor, extras, configured = target.trust_anchor, target.extra, target.servers
         servers_task = (
             resolve_configured(configured, self._resolver.ask_cached)
             if configured
@@ -429,13 +367,6 @@ class Prober:
             except ProbeError as exc:
                 _log().info("parent_dnskey_failed", signer=signer.to_text(), error=str(exc))
         return keys
-
-
-# Anchors come from configuration and rarely change: parse each text once (~0.2 ms, two zone
-# file readers). Sized above the zones of a large config: the service checks its zones in turn,
-# and an LRU smaller than that cycle misses on every lookup (4,096 entries did, at 10,000
-# zones). An entry is ~0.5 kB.
-_trust_anchor = functools.lru_cache(maxsize=65_536)(parse_trust_anchor)
 
 
 def _log() -> Any:

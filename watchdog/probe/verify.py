@@ -12,7 +12,6 @@ import functools
 import hashlib
 import struct
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 import dns.dnssec
@@ -22,7 +21,6 @@ import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
-import dns.zonefile
 from cryptography.exceptions import InvalidSignature
 from dns.dnssecalgs.base import GenericPublicKey
 from dns.rdtypes.ANY.DNSKEY import DNSKEY
@@ -30,17 +28,14 @@ from dns.rdtypes.ANY.DS import DS
 from dns.rdtypes.ANY.RRSIG import RRSIG
 
 from watchdog.engine.observations import SignatureObservation, Verification
-from watchdog.errors import InvalidValueError
 
 __all__ = [
     "SUPPORTED_ALGORITHMS",
     "SUPPORTED_DIGESTS",
     "KeySet",
     "SignatureVerifier",
-    "TrustAnchor",
     "ds_matches",
     "key_tag",
-    "parse_trust_anchor",
     "secure_entry_keys",
     "signature_data",
 ]
@@ -90,62 +85,6 @@ def _tag(wire: bytes) -> int:
     words: tuple[int, ...] = struct.unpack(f"!{len(wire) // 2}H", wire)
     total = sum(words)
     return (total + (total >> 16)) & 0xFFFF
-
-
-@dataclass(frozen=True, slots=True)
-class TrustAnchor:
-    """A configured anchor for one zone: DS records, DNSKEY records, or both."""
-
-    zone: dns.name.Name
-    ds: tuple[DS, ...] = ()
-    dnskeys: tuple[DNSKEY, ...] = ()
-
-
-def parse_trust_anchor(text: str, zone: str) -> TrustAnchor:
-    """DS and/or DNSKEY records in presentation (zone file) format, owned by ``zone``.
-
-    Accepts what ``dnssec-dsfromkey``, ``ldns-key2ds`` and ``K*.key`` files print (comments,
-    parentheses, TTL and class optional). Raises InvalidValueError naming what is wrong.
-    """
-    try:
-        apex = dns.name.from_text(zone)
-    except dns.exception.DNSException as exc:
-        raise InvalidValueError(f'trust anchor: zone "{zone}" is not a domain name') from exc
-    try:
-        rrsets = dns.zonefile.read_rrsets(
-            text, rdclass=None, origin=apex, relativize=False, default_ttl=0
-        )
-        # read_rrsets silently drops owners outside ``origin``; read again to catch them.
-        everything = dns.zonefile.read_rrsets(
-            text, rdclass=None, origin=dns.name.root, relativize=False, default_ttl=0
-        )
-    except dns.exception.DNSException as exc:
-        raise InvalidValueError(
-            f"trust anchor for {apex}: not in presentation format: {exc}"
-        ) from exc
-    if sum(len(r) for r in everything) != sum(len(r) for r in rrsets):
-        outside = sorted({r.name.to_text() for r in everything if not r.name.is_subdomain(apex)})
-        raise InvalidValueError(
-            f"trust anchor for {apex}: owner must be the zone {apex}, not {', '.join(outside)}"
-        )
-    ds: list[DS] = []
-    keys: list[DNSKEY] = []
-    for rrset in rrsets:
-        what = f"trust anchor for {apex}: {rrset.name} {dns.rdatatype.to_text(rrset.rdtype)}"
-        if rrset.name != apex:
-            raise InvalidValueError(f"{what}: owner must be the zone {apex}")
-        for rdata in rrset:
-            if isinstance(rdata, DS):
-                ds.append(rdata)
-            elif isinstance(rdata, DNSKEY):
-                if not rdata.flags & _ZONE_FLAG or rdata.protocol != 3:
-                    raise InvalidValueError(f"{what}: not a zone key (flags {rdata.flags})")
-                keys.append(rdata)
-            else:
-                raise InvalidValueError(f"{what}: only DS and DNSKEY records can be anchors")
-    if not ds and not keys:
-        raise InvalidValueError(f"trust anchor for {apex}: no DS or DNSKEY record in it")
-    return TrustAnchor(apex, tuple(ds), tuple(keys))
 
 
 def ds_matches(ds: DS, key: DNSKEY, zone: dns.name.Name) -> bool:

@@ -17,9 +17,10 @@ import signal
 import sys
 from typing import Any
 
+from watchdog.config.targets import ZoneTarget
 from watchdog.engine.observations import ZoneObservation
 from watchdog.probe.pool import counts, encode_frame, read_frame, tune_gc
-from watchdog.probe.prober import Prober, ZoneTarget
+from watchdog.probe.prober import Prober
 from watchdog.service.supervisor import Supervisor
 
 __all__ = ["main"]

@@ -1,4 +1,5 @@
-"""The service's entry points: ``--serve`` and ``--validate-config`` (watchdog.cli calls them).
+"""The service's entry point: ``--serve`` (watchdog.cli calls it; ``--validate-config`` is the
+CLI's own, which loads the config and nothing of the service).
 
 Startup failures are exit statuses of sysexits.h, which the systemd unit knows
 (deploy/README.md): 78 for a bad config (RestartPreventExitStatus), 73 for a state file that
@@ -9,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
-from collections.abc import Mapping
 from pathlib import Path
 
 import structlog
@@ -24,23 +23,12 @@ from watchdog.service.loop import Service
 from watchdog.service.notifications import secrets
 from watchdog.service.store import Store
 
-__all__ = ["EX_CANTCREAT", "EX_CONFIG", "run_service", "validate_config"]
+__all__ = ["EX_CANTCREAT", "EX_CONFIG", "run_service"]
 
 log = structlog.get_logger("watchdog.service.main")
 
 EX_CONFIG = 78  # sysexits.h: configuration error (the unit's RestartPreventExitStatus)
 EX_CANTCREAT = 73  # sysexits.h: cannot create/open the state file
-
-
-def validate_config(path: Path, env: Mapping[str, str] | None = None) -> int:
-    """``--validate-config``: every problem on stderr, exit 0 or 78."""
-    try:
-        config = load_config(path, env)
-    except ConfigError as exc:
-        print(f"dnssec-watchdog: {exc}", file=sys.stderr)
-        return EX_CONFIG
-    print(f"{path}: ok, {len(config.zones)} zones, {len(config.webhooks)} webhooks")
-    return 0
 
 
 def run_service(path: Path) -> int:

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from watchdog.config.parse import Config, ZoneConfig
+from watchdog.config.targets import ZoneTarget
 from watchdog.engine.alerts import AlertPolicy, AlertState, Condition
 from watchdog.engine.schedule import Plan, Reason, Schedule
 from watchdog.engine.stall import History
 from watchdog.engine.timeutil import rfc3339
 from watchdog.errors import WatchdogError
-from watchdog.probe.prober import ZoneTarget
 
 __all__ = ["WatchedZone", "ZoneChanges", "ZoneTable", "stored_histories", "stored_states"]
 
