@@ -2,7 +2,8 @@
 
 Order: zones (cached), servers on port 53 of 127.0.53.1-3, cycle throughput at each N (one
 fresh process per N; the 10,000-zone process also gives the service's memory after 3 cycles),
-one-shot latency, alert latency, DNSViz side by side. Results go to bench/.cache/results.json
+one-shot latency, `--check --config` with 1 and 2 probers (issue 15), alert latency, DNSViz side
+by side, then config loading (no servers needed). Results go to bench/.cache/results.json
 and into the generated section of BENCHMARKS.md.
 """
 
@@ -167,6 +168,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"{results['oneshot']['interpreter_start']['median_s']:.3f} s",
             flush=True,
         )
+        from . import checkconfig
+
+        print("--check --config with probe_workers 1 and 2", flush=True)
+        results["checkconfig"] = checkconfig.measure(
+            python, zones, cache / "run" / "checkconfig", min(1000, biggest)
+        )
+        print(checkconfig.text(results["checkconfig"]), flush=True)
         from . import alert
 
         print("alert latency", flush=True)
@@ -191,6 +199,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             print("  per zone:", json.dumps(d["per_zone_summary"]))
             print("  batch:", json.dumps(d["batch"]))
             print("  DNSViz destinations (strace):", d["network"]["destinations"], flush=True)
+    from . import configload
+
+    print("config loading (--validate-config)", flush=True)
+    results["configload"] = configload.measure(python, cache / "run" / "configload")
+    print(configload.text(results["configload"]), flush=True)
     results["load_after"] = _load()
     results["total_s"] = round(time.monotonic() - started, 1)
     return results
@@ -299,7 +312,10 @@ def _markdown(r: dict[str, Any]) -> str:
             "",
             "</details>",
         ]
-    lines += ["", f"Total benchmark time: {r['total_s']} s.", _END]
+    from . import checkconfig, configload
+
+    lines += ["", *configload.markdown(r["configload"]), *checkconfig.markdown(r["checkconfig"])]
+    lines += [f"Total benchmark time: {r['total_s']} s.", _END]
     return "\n".join(lines)
 
 
