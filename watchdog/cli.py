@@ -387,7 +387,8 @@ async def _probe_all(
     # The workers' log lines go to stderr; a clean check logs nothing there either.
     level = "debug" if os.environ.get("DNSSEC_WATCHDOG_DEBUG") else "error"
     found: list[ZoneObservation | None] = [None] * len(targets)
-    pool = ProbePool(settings, min(workers, len(targets)), log_level=level)
+    # An equal share for this process: unlike the service's, it judges nothing while it probes.
+    pool = ProbePool(settings, min(workers, len(targets)), log_level=level, local_weight=1.0)
     async with pool, contextlib.aclosing(pool.probe_each(targets)) as done:
         async for index, observation in done:
             found[index] = observation

@@ -71,7 +71,7 @@ def write_config(path: Path, server: str, zones: list[SignedZone], workers: int)
 
 def test_the_zones_fall_in_both_shares() -> None:
     """Some zones are the command's own to probe, some the worker's (guards the test below)."""
-    assert {share(name, 2) for name in _NAMES} == {0, 1}
+    assert {share(name, 2, local_weight=1.0) for name in _NAMES} == {0, 1}
 
 
 def test_two_probe_workers_check_every_zone_with_the_same_report(

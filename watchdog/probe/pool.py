@@ -89,11 +89,11 @@ def counts(prober: Prober) -> dict[str, int]:
     return {"udp": dnsio.sent.udp, "tcp": dnsio.sent.tcp, "verified": prober.verifier.verified}
 
 
-def share(zone: str, probers: int) -> int:
+def share(zone: str, probers: int, local_weight: float = LOCAL_WEIGHT) -> int:
     """The prober that checks ``zone`` (0: the service process): the same one every cycle, by
-    the CRC-32 of the name, with the service process's share ``LOCAL_WEIGHT`` of a worker's."""
-    point = zlib.crc32(zone.encode()) / 2**32 * (probers - 1 + LOCAL_WEIGHT)
-    return 0 if point < LOCAL_WEIGHT else min(probers - 1, 1 + int(point - LOCAL_WEIGHT))
+    the CRC-32 of the name, with the service process's share ``local_weight`` of a worker's."""
+    point = zlib.crc32(zone.encode()) / 2**32 * (probers - 1 + local_weight)
+    return 0 if point < local_weight else min(probers - 1, 1 + int(point - local_weight))
 
 
 # -- the service's side ------------------------------------------------------------------------
@@ -134,6 +134,7 @@ class ProbePool:
         log_format: str = "auto",
         log_level: str = "info",
         spawn: Spawn = spawn_plain,
+        local_weight: float = LOCAL_WEIGHT,
     ) -> None:
         if workers < 2:
             raise ValueError(f"a pool has at least 2 probers, got {workers}")
@@ -143,6 +144,7 @@ class ProbePool:
             per_server_concurrency=max(1, settings.per_server_concurrency // workers),
         )
         self.size = workers
+        self.local_weight = local_weight  # this process's share against a worker's 1
         self._logging = (log_format, log_level)
         self._spawn = spawn
         self._local = Prober(self.settings)  # share 0
@@ -186,7 +188,8 @@ class ProbePool:
         """
         parts: dict[int, list[tuple[int, ZoneTarget]]] = {}
         for index, target in enumerate(targets):
-            parts.setdefault(share(target.zone, self.size), []).append((index, target))
+            prober = share(target.zone, self.size, self.local_weight)
+            parts.setdefault(prober, []).append((index, target))
         batch_id = next(self._ids)
         batch = _Batch()
         self._batches[batch_id] = batch
