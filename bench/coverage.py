@@ -99,12 +99,14 @@ async def _measure(server: str, workers: int) -> dict[str, Any]:
     """The child's side: first check, unchanged re-check, then (after a line on stdin, once
     the parent swapped the zone) the 1% re-check. Prints one JSON line per step."""
     from watchdog.config.coverage import CoverageSettings
+    from watchdog.config.targets import ProbeSettings, ZoneTarget, parse_server
     from watchdog.engine.assess import assess_zone
     from watchdog.probe.pool import ProbePool
-    from watchdog.probe.prober import Prober, ProbeSettings, ZoneTarget
+    from watchdog.probe.prober import Prober
 
     settings = ProbeSettings(timeout=5.0, retries=1, resolver=("127.0.0.1", 9))
-    target = ZoneTarget(ORIGIN, servers=(server,), coverage=CoverageSettings(transfer=server))
+    address = parse_server(server)
+    target = ZoneTarget(ORIGIN, servers=(address,), coverage=CoverageSettings(transfer=address))
     results: dict[str, Any] = {"workers": workers}
 
     async def timed(check: Any) -> tuple[float, float, Any]:
