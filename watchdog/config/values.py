@@ -6,6 +6,7 @@ or raises InvalidValueError with a message that never repeats a secret. Internal
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
